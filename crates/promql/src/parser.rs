@@ -1,0 +1,1 @@
+//! Parser (lexer, parser, function table, formatter).

@@ -1,0 +1,1 @@
+//! (block side; see lib.rs) block

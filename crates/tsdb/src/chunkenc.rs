@@ -1,0 +1,1 @@
+//! (head side; see lib.rs) chunkenc
