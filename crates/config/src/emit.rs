@@ -358,9 +358,13 @@ fn relabels(rs: &[RelabelConfig]) -> Vec<Value> {
             if !r.source_labels().is_empty() {
                 e.put("source_labels", strings(r.source_labels()));
             }
-            e.str_ne("separator", r.separator())
-                .str_ne("regex", r.regex().as_str())
-                .num_nz("modulus", r.modulus())
+            e.str_ne("separator", r.separator());
+            // Go omits the default regex (`Regexp.IsZero`), which also keeps
+            // keepequal/dropequal rules reloadable.
+            if r.regex().as_str() != vigil_model::relabel::DEFAULT_REGEX {
+                e.put("regex", r.regex().as_str());
+            }
+            e.num_nz("modulus", r.modulus())
                 .str_ne("target_label", r.target_label())
                 .str_ne("replacement", r.replacement())
                 .put("action", r.action().as_str());
