@@ -874,6 +874,11 @@ impl<'q> Evaluator<'q> {
                     name_fixed: !keep_name || has_fixed_name(vs),
                 };
                 if rf == RangeFn::AbsentOverTime {
+                    // Only presence matters; Prometheus skips the label check.
+                    let lazy = Lazy {
+                        dup: Dup::Unique,
+                        ..lazy
+                    };
                     let v = self.materialize(lazy, g)?;
                     return self
                         .absent_over_time(v, arg, g)
