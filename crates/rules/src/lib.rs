@@ -1,0 +1,10 @@
+//! Recording and alerting rules for Vigil: rule files, Go templates, rule
+//! evaluation, the alert state machine, the Alertmanager notifier and
+//! `promtool test rules`-style unit tests.
+//!
+//! This crate reads series only through `vigil_model::storage::Queryable`
+//! (via the PromQL engine) and writes only through `Appender`; it never
+//! touches TSDB files, and it knows nothing of the HTTP API: the status
+//! structs it exposes are plain data the binary adapts.
+
+pub mod template;
