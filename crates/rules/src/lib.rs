@@ -7,4 +7,7 @@
 //! touches TSDB files, and it knows nothing of the HTTP API: the status
 //! structs it exposes are plain data the binary adapts.
 
+pub mod check;
+pub mod rulefmt;
 pub mod template;
+mod yamlpos;
