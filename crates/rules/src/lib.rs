@@ -8,6 +8,13 @@
 //! structs it exposes are plain data the binary adapts.
 
 pub mod check;
+pub mod group;
+pub mod manager;
+pub mod memstore;
+pub mod rule;
 pub mod rulefmt;
+pub mod status;
 pub mod template;
+pub mod unittest;
+mod xxhash;
 mod yamlpos;
