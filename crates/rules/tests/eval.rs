@@ -508,7 +508,7 @@ fn manager_runs_groups_and_counts_missed_iterations() {
     let store = MemStorage::new();
     let slow: Arc<dyn Queryable> = Arc::new(Slow(store.clone(), Duration::from_millis(250)));
     let m = manager(slow, store.clone());
-    m.update(&[f.clone()], &settings(1000)).unwrap();
+    m.update(std::slice::from_ref(&f), &settings(1000)).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let metrics = m.group_metrics();
     assert_eq!(metrics.len(), 1);
@@ -543,10 +543,10 @@ fn manager_reload_keeps_unchanged_groups_and_rejects_bad_files() {
     std::fs::write(&f, "groups:\n- name: a\n  interval: 50ms\n  rules:\n  - record: one\n    expr: vector(1)\n- name: b\n  interval: 50ms\n  rules:\n  - record: two\n    expr: vector(2)\n").unwrap();
     let store = MemStorage::new();
     let m = manager(Arc::new(store.clone()), store.clone());
-    m.update(&[f.clone()], &settings(1000)).unwrap();
+    m.update(std::slice::from_ref(&f), &settings(1000)).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let before = m.group_metrics();
-    m.update(&[f.clone()], &settings(1000)).unwrap();
+    m.update(std::slice::from_ref(&f), &settings(1000)).unwrap();
     let after = m.group_metrics();
     assert!(
         Arc::ptr_eq(&before[0].1, &after[0].1),
@@ -557,7 +557,7 @@ fn manager_reload_keeps_unchanged_groups_and_rejects_bad_files() {
         "groups:\n- name: a\n  interval: 50ms\n  rules:\n  - record: one\n    expr: vector(3)\n",
     )
     .unwrap();
-    m.update(&[f.clone()], &settings(1000)).unwrap();
+    m.update(std::slice::from_ref(&f), &settings(1000)).unwrap();
     let after2 = m.group_metrics();
     assert_eq!(after2.len(), 1);
     assert!(
@@ -570,7 +570,9 @@ fn manager_reload_keeps_unchanged_groups_and_rejects_bad_files() {
         "groups:\n- name: a\n  rules:\n  - record: 'bad name'\n    expr: up\n",
     )
     .unwrap();
-    let errs = m.update(&[f.clone()], &settings(1000)).unwrap_err();
+    let errs = m
+        .update(std::slice::from_ref(&f), &settings(1000))
+        .unwrap_err();
     assert!(errs[0].to_string().contains("invalid recording rule name"));
     assert_eq!(m.group_metrics().len(), 1);
     std::thread::sleep(Duration::from_millis(200));
