@@ -11,6 +11,7 @@ pub mod check;
 pub mod group;
 pub mod manager;
 pub mod memstore;
+pub mod notifier;
 pub mod rule;
 pub mod rulefmt;
 pub mod status;
