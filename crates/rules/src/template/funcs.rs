@@ -199,7 +199,7 @@ pub(crate) fn call(ex: &mut Exec, name: &str, args: Vec<Value>, line: usize) -> 
             }
             let mut any = false;
             for b in &args[1..] {
-                if compare(ex, name, &args[0], b, line)? == std::cmp::Ordering::Equal {
+                if compare(ex, name, &args[0], b, line)? == Some(std::cmp::Ordering::Equal) {
                     any = true;
                 }
             }
@@ -214,14 +214,17 @@ pub(crate) fn call(ex: &mut Exec, name: &str, args: Vec<Value>, line: usize) -> 
                     format!("error calling {name}: invalid type for comparison"),
                 ));
             }
+            // Go derives these from `<` and `==` only, which matters for
+            // NaN: gt is !le and ge is !lt.
             let o = compare(ex, name, &args[0], &args[1], line)?;
+            let (lt, eq) = (o == Some(Less), o == Some(Equal));
             use std::cmp::Ordering::*;
             Value::Bool(match name {
-                "ne" => o != Equal,
-                "lt" => o == Less,
-                "le" => o != Greater,
-                "gt" => o == Greater,
-                _ => o != Less,
+                "ne" => !eq,
+                "lt" => lt,
+                "le" => lt || eq,
+                "gt" => !(lt || eq),
+                _ => !lt,
             })
         }
         "query" => {
@@ -470,7 +473,13 @@ fn index(ex: &Exec, v: &Value, k: &Value, line: usize) -> R<Value> {
 
 /// Go's `eq`/`lt` rules: ints with ints, floats with floats, strings with
 /// strings; mixing kinds is an error.
-fn compare(ex: &Exec, name: &str, a: &Value, b: &Value, line: usize) -> R<std::cmp::Ordering> {
+fn compare(
+    ex: &Exec,
+    name: &str,
+    a: &Value,
+    b: &Value,
+    line: usize,
+) -> R<Option<std::cmp::Ordering>> {
     use std::cmp::Ordering;
     let bad = |m: &str| ex.err(line, name, format!("error calling {name}: {m}"));
     let strish = |v: &Value| match v {
@@ -478,17 +487,17 @@ fn compare(ex: &Exec, name: &str, a: &Value, b: &Value, line: usize) -> R<std::c
         _ => None,
     };
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
-        (Value::Float(x), Value::Float(y)) => Ok(x.partial_cmp(y).unwrap_or(Ordering::Less)),
-        (Value::Bool(x), Value::Bool(y)) => Ok(if x == y {
+        (Value::Int(x), Value::Int(y)) => Ok(Some(x.cmp(y))),
+        (Value::Float(x), Value::Float(y)) => Ok(x.partial_cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Ok(Some(if x == y {
             Ordering::Equal
         } else {
             Ordering::Less
-        }),
-        (Value::Time(x), Value::Time(y)) => Ok(x.cmp(y)),
+        })),
+        (Value::Time(x), Value::Time(y)) => Ok(Some(x.cmp(y))),
         (Value::Invalid, _) | (_, Value::Invalid) => Err(bad("invalid type for comparison")),
         _ => match (strish(a), strish(b)) {
-            (Some(x), Some(y)) => Ok(x.cmp(&y)),
+            (Some(x), Some(y)) => Ok(Some(x.cmp(&y))),
             _ => {
                 let basic = |v: &Value| {
                     matches!(

@@ -242,3 +242,20 @@ fn exec_errors() {
     let e = render("{{ humanize \"abc\" }}").unwrap_err();
     assert!(e.to_string().contains("invalid syntax"), "{e}");
 }
+
+#[test]
+fn nan_comparisons_follow_go() {
+    let t = Template::parse_alert("t", "{{ gt $value 1.0 }} {{ lt $value 1.0 }} {{ le $value 1.0 }} {{ ge $value 1.0 }} {{ eq $value $value }} {{ ne $value 1.0 }}").unwrap();
+    let env = ExpandEnv {
+        external_url: "",
+        query: None,
+    };
+    let d = AlertData {
+        value: f64::NAN,
+        ..AlertData::default()
+    };
+    assert_eq!(
+        t.expand_alert(&d, &env).unwrap(),
+        "true false false true false true"
+    );
+}
