@@ -21,3 +21,5 @@ pub mod db;
 pub mod index;
 pub mod meta;
 pub mod tombstones;
+
+mod binfmt;
