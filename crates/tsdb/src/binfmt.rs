@@ -82,11 +82,6 @@ impl<'a> Decbuf<'a> {
         self.remaining() == 0
     }
 
-    /// The unread bytes.
-    pub fn rest(&self) -> &'a [u8] {
-        &self.b[self.pos..]
-    }
-
     #[inline]
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
@@ -98,21 +93,6 @@ impl<'a> Decbuf<'a> {
         let s = &self.b[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
-    }
-
-    pub fn skip(&mut self, n: usize) -> Result<(), DecodeError> {
-        self.bytes(n).map(|_| ())
-    }
-
-    #[inline]
-    pub fn byte(&mut self) -> Result<u8, DecodeError> {
-        match self.b.get(self.pos) {
-            Some(&x) => {
-                self.pos += 1;
-                Ok(x)
-            }
-            None => Err(DecodeError::new("unexpected end of data")),
-        }
     }
 
     #[inline]
@@ -200,10 +180,6 @@ impl Encbuf {
 
     pub fn len(&self) -> usize {
         self.b.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.b.is_empty()
     }
 
     pub fn put_byte(&mut self, x: u8) {
@@ -310,7 +286,7 @@ mod tests {
         fn decoding_garbage_never_panics(b in proptest::collection::vec(any::<u8>(), 0..40)) {
             let mut d = Decbuf::new(&b);
             while !d.is_empty() {
-                if d.uvarint().is_err() && d.uvarint_bytes().is_err() && d.byte().is_err() {
+                if d.uvarint().is_err() && d.uvarint_bytes().is_err() && d.be32().is_err() {
                     break;
                 }
             }
@@ -330,7 +306,12 @@ mod tests {
     #[test]
     fn go_varint_vectors() {
         // From Go's encoding/binary: -1 -> 0x01, 1 -> 0x02, -64 -> 0x7f, 64 -> 0x80 0x01.
-        for (v, enc) in [(-1i64, vec![0x01u8]), (1, vec![0x02]), (-64, vec![0x7f]), (64, vec![0x80, 0x01])] {
+        for (v, enc) in [
+            (-1i64, vec![0x01u8]),
+            (1, vec![0x02]),
+            (-64, vec![0x7f]),
+            (64, vec![0x80, 0x01]),
+        ] {
             let mut e = Encbuf::default();
             e.put_varint(v);
             assert_eq!(e.b, enc, "{v}");

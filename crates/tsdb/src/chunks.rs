@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use vigil_model::storage::StorageError;
 
 use crate::binfmt::{
-    corruption, corruption_file, crc32, io_error, uvarint_len, DecodeError, Decbuf, MappedFile,
+    corruption, corruption_file, crc32, io_error, uvarint_len, Decbuf, DecodeError, MappedFile,
 };
 
 /// Magic number at the start of each chunk segment.
@@ -206,20 +206,35 @@ impl ChunkReader {
             if *n != i as u64 + 1 {
                 return Err(corruption_file(
                     dir,
-                    format!("chunk segment files not sequential: expected {:06}, found {}", i + 1, path.display()),
+                    format!(
+                        "chunk segment files not sequential: expected {:06}, found {}",
+                        i + 1,
+                        path.display()
+                    ),
                 ));
             }
             let m = MappedFile::open(path)?;
             let b = m.bytes();
             if b.len() < SEGMENT_HEADER_SIZE {
-                return Err(corruption_file(path, format!("segment of {} bytes is shorter than its header", b.len())));
+                return Err(corruption_file(
+                    path,
+                    format!("segment of {} bytes is shorter than its header", b.len()),
+                ));
             }
             let magic = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
             if magic != MAGIC_CHUNKS {
-                return Err(corruption(path, 0, format!("invalid magic number {magic:x}")));
+                return Err(corruption(
+                    path,
+                    0,
+                    format!("invalid magic number {magic:x}"),
+                ));
             }
             if b[4] != CHUNKS_FORMAT_V1 {
-                return Err(corruption(path, 4, format!("invalid chunk format version {}", b[4])));
+                return Err(corruption(
+                    path,
+                    4,
+                    format!("invalid chunk format version {}", b[4]),
+                ));
             }
             if b.len() as u64 > u64::from(u32::MAX) + 1 {
                 return Err(corruption_file(path, "segment larger than 4 GiB"));
@@ -267,7 +282,11 @@ impl ChunkReader {
         let Some(m) = self.segments.get(seg as usize) else {
             return Err(corruption_file(
                 &self.dir,
-                format!("chunk reference {r} points to segment {} of {}", u64::from(seg) + 1, self.segments.len()),
+                format!(
+                    "chunk reference {r} points to segment {} of {}",
+                    u64::from(seg) + 1,
+                    self.segments.len()
+                ),
             ));
         };
         let b = m.bytes();
@@ -284,11 +303,14 @@ impl ChunkReader {
             let len = d.uvarint()?;
             let len = usize::try_from(len).map_err(|_| DecodeError::new("length overflows"))?;
             if len.checked_add(5).is_none_or(|n| n > d.remaining()) {
-                return Err(DecodeError::new(format!("chunk of {len} bytes runs past the segment end")));
+                return Err(DecodeError::new(format!(
+                    "chunk of {len} bytes runs past the segment end"
+                )));
             }
             Ok(len)
         };
-        let len = parse(&mut d).map_err(|e| corruption(&self.segment_path(seg), u64::from(off), e))?;
+        let len =
+            parse(&mut d).map_err(|e| corruption(&self.segment_path(seg), u64::from(off), e))?;
         let enc_at = start + d.pos();
         let crc_at = enc_at + 1 + len;
         let encoding = b[enc_at];
@@ -344,7 +366,10 @@ mod tests {
 
     fn write_all(dir: &Path, chunks: &[(u8, Vec<u8>)], seg: u64) -> Vec<ChunkRef> {
         let mut w = ChunkWriter::with_segment_size(dir, seg).unwrap();
-        let refs = chunks.iter().map(|(e, d)| w.write_chunk(*e, d).unwrap()).collect();
+        let refs = chunks
+            .iter()
+            .map(|(e, d)| w.write_chunk(*e, d).unwrap())
+            .collect();
         w.finish().unwrap();
         refs
     }
@@ -388,7 +413,11 @@ mod tests {
     #[test]
     fn corruption_is_detected_not_panicked() {
         let dir = tempfile::tempdir().unwrap();
-        let refs = write_all(dir.path(), &[(1, vec![1, 2, 3, 4, 5])], DEFAULT_SEGMENT_SIZE);
+        let refs = write_all(
+            dir.path(),
+            &[(1, vec![1, 2, 3, 4, 5])],
+            DEFAULT_SEGMENT_SIZE,
+        );
         let path = dir.path().join("000001");
         let good = std::fs::read(&path).unwrap();
 
@@ -397,7 +426,10 @@ mod tests {
         b[11] ^= 0xff;
         std::fs::write(&path, &b).unwrap();
         let r = ChunkReader::open(dir.path()).unwrap();
-        assert!(matches!(r.chunk(refs[0]), Err(StorageError::Corruption { .. })));
+        assert!(matches!(
+            r.chunk(refs[0]),
+            Err(StorageError::Corruption { .. })
+        ));
         assert!(r.chunk_unchecked(refs[0]).is_ok());
 
         // Length running past the end.
@@ -405,7 +437,10 @@ mod tests {
         b[8] = 0x7f;
         std::fs::write(&path, &b).unwrap();
         let r = ChunkReader::open(dir.path()).unwrap();
-        assert!(matches!(r.chunk(refs[0]), Err(StorageError::Corruption { .. })));
+        assert!(matches!(
+            r.chunk(refs[0]),
+            Err(StorageError::Corruption { .. })
+        ));
 
         // Reference outside the file or the segment list.
         assert!(r.chunk(chunk_ref(0, 5000)).is_err());
@@ -417,7 +452,10 @@ mod tests {
             let mut b = good.clone();
             b[i] = v;
             std::fs::write(&path, &b).unwrap();
-            assert!(matches!(ChunkReader::open(dir.path()), Err(StorageError::Corruption { .. })));
+            assert!(matches!(
+                ChunkReader::open(dir.path()),
+                Err(StorageError::Corruption { .. })
+            ));
         }
         std::fs::write(&path, &good[..5]).unwrap();
         assert!(ChunkReader::open(dir.path()).is_err());

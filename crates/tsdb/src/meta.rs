@@ -269,10 +269,7 @@ pub fn read_meta(dir: &Path) -> Result<BlockMeta, StorageError> {
     if meta.max_time < meta.min_time {
         return Err(corruption_file(
             &path,
-            format!(
-                "maxTime {} before minTime {}",
-                meta.max_time, meta.min_time
-            ),
+            format!("maxTime {} before minTime {}", meta.max_time, meta.min_time),
         ));
     }
     Ok(meta)

@@ -136,15 +136,26 @@ impl Tombstones {
         if b.len() < HEADER_SIZE + 4 {
             return Err(corruption_file(
                 path,
-                format!("tombstones file of {} bytes is shorter than its header", b.len()),
+                format!(
+                    "tombstones file of {} bytes is shorter than its header",
+                    b.len()
+                ),
             ));
         }
         let magic = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         if magic != MAGIC_TOMBSTONE {
-            return Err(corruption(path, 0, format!("invalid magic number {magic:x}")));
+            return Err(corruption(
+                path,
+                0,
+                format!("invalid magic number {magic:x}"),
+            ));
         }
         if b[4] != TOMBSTONES_FORMAT_V1 {
-            return Err(corruption(path, 4, format!("invalid tombstones version {}", b[4])));
+            return Err(corruption(
+                path,
+                4,
+                format!("invalid tombstones version {}", b[4]),
+            ));
         }
         let body = &b[HEADER_SIZE..b.len() - 4];
         let c = &b[b.len() - 4..];
@@ -156,7 +167,9 @@ impl Tombstones {
         let mut d = Decbuf::new(body);
         while !d.is_empty() {
             let at = (HEADER_SIZE + d.pos()) as u64;
-            let entry = (|| Ok::<_, crate::binfmt::DecodeError>((d.uvarint()?, d.varint()?, d.varint()?)))();
+            let entry =
+                (|| Ok::<_, crate::binfmt::DecodeError>((d.uvarint()?, d.varint()?, d.varint()?)))(
+                );
             let (r, mint, maxt) = entry.map_err(|e| corruption(path, at, e))?;
             t.add(r, Interval::new(mint, maxt));
         }
@@ -202,14 +215,23 @@ mod tests {
         add_interval(&mut v, Interval::new(10, 20));
         add_interval(&mut v, Interval::new(30, 40));
         add_interval(&mut v, Interval::new(0, 5));
-        assert_eq!(v, vec![Interval::new(0, 5), Interval::new(10, 20), Interval::new(30, 40)]);
+        assert_eq!(
+            v,
+            vec![
+                Interval::new(0, 5),
+                Interval::new(10, 20),
+                Interval::new(30, 40)
+            ]
+        );
         add_interval(&mut v, Interval::new(21, 29));
         assert_eq!(v, vec![Interval::new(0, 5), Interval::new(10, 40)]);
         add_interval(&mut v, Interval::new(i64::MIN, i64::MAX));
         assert_eq!(v, vec![Interval::new(i64::MIN, i64::MAX)]);
         assert!(is_deleted(&v, 0));
         let v = vec![Interval::new(0, 5), Interval::new(10, 40)];
-        assert!(is_deleted(&v, 5) && is_deleted(&v, 10) && !is_deleted(&v, 7) && !is_deleted(&v, 41));
+        assert!(
+            is_deleted(&v, 5) && is_deleted(&v, 10) && !is_deleted(&v, 7) && !is_deleted(&v, 41)
+        );
     }
 
     proptest! {
@@ -252,7 +274,10 @@ mod tests {
         t.add(16, Interval::new(1, 2));
         let mut b = t.encode();
         b[6] ^= 1;
-        assert!(matches!(Tombstones::decode(&b, Path::new("t")), Err(StorageError::Corruption { .. })));
+        assert!(matches!(
+            Tombstones::decode(&b, Path::new("t")),
+            Err(StorageError::Corruption { .. })
+        ));
         let dir = tempfile::tempdir().unwrap();
         assert!(read_tombstones(dir.path()).unwrap().0.is_empty());
     }

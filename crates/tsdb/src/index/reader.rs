@@ -11,7 +11,7 @@ use vigil_model::storage::StorageError;
 use vigil_model::{Label, Labels};
 
 use super::{Postings, Toc, INDEX_FORMAT_V2, MAGIC_INDEX, SERIES_ALIGN, TOC_LEN};
-use crate::binfmt::{corruption, crc32, DecodeError, Decbuf, MappedFile};
+use crate::binfmt::{corruption, crc32, Decbuf, DecodeError, MappedFile};
 use crate::chunks::ChunkMeta;
 
 /// A decoded series entry.
@@ -51,13 +51,18 @@ pub struct IndexReader {
 fn section(b: &[u8], off: u64) -> Result<(usize, usize), DecodeError> {
     let off = usize::try_from(off).map_err(|_| DecodeError::new("offset overflows"))?;
     if off.checked_add(4).is_none_or(|e| e > b.len()) {
-        return Err(DecodeError::new(format!("section offset {off} beyond file end {}", b.len())));
+        return Err(DecodeError::new(format!(
+            "section offset {off} beyond file end {}",
+            b.len()
+        )));
     }
     let len = u32::from_be_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]) as usize;
     let start = off + 4;
     let end = start + len;
     if end.checked_add(4).is_none_or(|e| e > b.len()) {
-        return Err(DecodeError::new(format!("section of {len} bytes at {off} runs past the file end")));
+        return Err(DecodeError::new(format!(
+            "section of {len} bytes at {off} runs past the file end"
+        )));
     }
     let want = u32::from_be_bytes([b[end], b[end + 1], b[end + 2], b[end + 3]]);
     let got = crc32(&b[start..end]);
@@ -117,19 +122,25 @@ impl IndexReader {
             ("postings offset table", toc.postings_table),
         ] {
             if off > toc_at as u64 || (off != 0 && off < 5) {
-                return Err(err(toc_at as u64, &format!("TOC entry {what} = {off} out of range")));
+                return Err(err(
+                    toc_at as u64,
+                    &format!("TOC entry {what} = {off} out of range"),
+                ));
             }
         }
         if toc.series != 0 && toc.series < toc.symbols {
-            return Err(err(toc_at as u64, &"TOC series offset precedes the symbol table"));
+            return Err(err(
+                toc_at as u64,
+                &"TOC series offset precedes the symbol table",
+            ));
         }
 
         // Symbols.
         let (sym_start, sym_offsets) = if toc.symbols == 0 {
             (0, Vec::new())
         } else {
-            let (start, end) =
-                section(b, toc.symbols).map_err(|e| err(toc.symbols, &format!("read symbols: {e}")))?;
+            let (start, end) = section(b, toc.symbols)
+                .map_err(|e| err(toc.symbols, &format!("read symbols: {e}")))?;
             let mut d = Decbuf::new(&b[start..end]);
             let cnt = d.be32().map_err(|e| err(toc.symbols, &e))? as usize;
             let first = start + d.pos();
@@ -188,7 +199,10 @@ impl IndexReader {
                 }
                 if let Some(l) = last {
                     if (name, value) <= l {
-                        return Err(err(at, &format!("postings table entry {name}={value:?} out of order")));
+                        return Err(err(
+                            at,
+                            &format!("postings table entry {name}={value:?} out of order"),
+                        ));
                     }
                 }
                 last = Some((name, value));
@@ -206,11 +220,16 @@ impl IndexReader {
             }
         }
 
-        let series_end = [toc.label_indices, toc.postings, toc.label_indices_table, toc.postings_table]
-            .into_iter()
-            .filter(|&o| o > toc.series)
-            .min()
-            .unwrap_or(toc_at as u64);
+        let series_end = [
+            toc.label_indices,
+            toc.postings,
+            toc.label_indices_table,
+            toc.postings_table,
+        ]
+        .into_iter()
+        .filter(|&o| o > toc.series)
+        .min()
+        .unwrap_or(toc_at as u64);
         Ok(IndexReader {
             path: path.to_path_buf(),
             toc,
@@ -298,7 +317,10 @@ impl IndexReader {
         let Some(n) = self.name_entry(name) else {
             return Ok(Vec::new());
         };
-        n.entries.iter().map(|&rel| self.entry(rel).map(|e| e.0)).collect()
+        n.entries
+            .iter()
+            .map(|&rel| self.entry(rel).map(|e| e.0))
+            .collect()
     }
 
     /// Calls `f(value, postings_offset)` for each value of `name` in order,
@@ -374,14 +396,18 @@ impl IndexReader {
 
     /// Decodes the postings list at `off`, checking its CRC.
     pub fn read_postings(&self, off: u64) -> Result<Postings, StorageError> {
-        let (start, end) = section(self.bytes(), off).map_err(|e| self.corrupt(off, format!("postings: {e}")))?;
+        let (start, end) =
+            section(self.bytes(), off).map_err(|e| self.corrupt(off, format!("postings: {e}")))?;
         let body = &self.bytes()[start..end];
         if body.len() < 4 {
             return Err(self.corrupt(off, "postings list shorter than its count"));
         }
         let n = u32::from_be_bytes([body[0], body[1], body[2], body[3]]) as usize;
         if body.len() != 4 + n * 4 {
-            return Err(self.corrupt(off, format!("postings list of {n} entries has {} bytes", body.len())));
+            return Err(self.corrupt(
+                off,
+                format!("postings list of {n} entries has {} bytes", body.len()),
+            ));
         }
         Ok(body[4..]
             .chunks_exact(4)
@@ -405,7 +431,9 @@ impl IndexReader {
         let body = d
             .uvarint_bytes()
             .map_err(|e| self.corrupt(off, format!("series {id}: {e}")))?;
-        let crc = d.be32().map_err(|e| self.corrupt(off, format!("series {id}: {e}")))?;
+        let crc = d
+            .be32()
+            .map_err(|e| self.corrupt(off, format!("series {id}: {e}")))?;
         if crc32(body) != crc {
             return Err(self.corrupt(off, format!("series {id}: checksum mismatch")));
         }
@@ -427,8 +455,12 @@ impl IndexReader {
             for _ in 0..nl {
                 let n = d.uvarint32()?;
                 let v = d.uvarint32()?;
-                let name = self.symbol(n).map_err(|e| DecodeError::new(e.to_string()))?;
-                let value = self.symbol(v).map_err(|e| DecodeError::new(e.to_string()))?;
+                let name = self
+                    .symbol(n)
+                    .map_err(|e| DecodeError::new(e.to_string()))?;
+                let value = self
+                    .symbol(v)
+                    .map_err(|e| DecodeError::new(e.to_string()))?;
                 if value.is_empty() {
                     return Err(DecodeError::new(format!("empty value for label {name:?}")));
                 }
@@ -501,7 +533,10 @@ impl IndexReader {
             }
             if b[off as usize] == 0 {
                 // No entry has length zero: only trailing padding can follow.
-                if b[off as usize..self.series_end as usize].iter().any(|&x| x != 0) {
+                if b[off as usize..self.series_end as usize]
+                    .iter()
+                    .any(|&x| x != 0)
+                {
                     return Err(self.corrupt(off, "empty series entry"));
                 }
                 break;
@@ -513,7 +548,8 @@ impl IndexReader {
                 .and_then(|x| x.checked_add(4))
                 .filter(|&x| off + x <= self.series_end)
                 .ok_or_else(|| self.corrupt(off, "series entry runs past the series section"))?;
-            let id = u32::try_from(off / SERIES_ALIGN).map_err(|_| self.corrupt(off, "series ID overflows"))?;
+            let id = u32::try_from(off / SERIES_ALIGN)
+                .map_err(|_| self.corrupt(off, "series ID overflows"))?;
             out.push(id);
             off += total;
         }

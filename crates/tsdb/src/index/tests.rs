@@ -19,29 +19,40 @@ fn write_index(path: &Path, series: &Model) -> Vec<u32> {
         }
     }
     let mut w = IndexWriter::create(path, &syms).unwrap();
-    let ids = series.iter().map(|(l, c)| w.add_series(l, c).unwrap()).collect();
+    let ids = series
+        .iter()
+        .map(|(l, c)| w.add_series(l, c).unwrap())
+        .collect();
     w.finish().unwrap();
     ids
 }
 
 fn arb_series() -> impl Strategy<Value = Model> {
     let label = (0usize..4, 0usize..6).prop_map(|(n, v)| {
-        Label::new(["__name__", "a", "job", "zz"][n], ["x", "y", "long-value-ü", "1", "2", "3"][v])
+        Label::new(
+            ["__name__", "a", "job", "zz"][n],
+            ["x", "y", "long-value-ü", "1", "2", "3"][v],
+        )
     });
     let labels = proptest::collection::vec(label, 0..4).prop_map(Labels::new);
-    let chunks = proptest::collection::vec((0i64..1000, 0i64..1000, 0u64..100_000), 0..5).prop_map(|v| {
-        let mut t = -5000i64;
-        let mut r = 8u64;
-        v.into_iter()
-            .map(|(gap, len, dr)| {
-                let mint = t + gap + 1;
-                let maxt = mint + len;
-                t = maxt;
-                r += dr;
-                ChunkMeta { min_time: mint, max_time: maxt, chunk_ref: r }
-            })
-            .collect::<Vec<_>>()
-    });
+    let chunks =
+        proptest::collection::vec((0i64..1000, 0i64..1000, 0u64..100_000), 0..5).prop_map(|v| {
+            let mut t = -5000i64;
+            let mut r = 8u64;
+            v.into_iter()
+                .map(|(gap, len, dr)| {
+                    let mint = t + gap + 1;
+                    let maxt = mint + len;
+                    t = maxt;
+                    r += dr;
+                    ChunkMeta {
+                        min_time: mint,
+                        max_time: maxt,
+                        chunk_ref: r,
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
     proptest::collection::vec((labels, chunks), 0..30).prop_map(|mut v| {
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v.dedup_by(|a, b| a.0 == b.0);
@@ -99,8 +110,16 @@ fn sample_index() -> (tempfile::TempDir, Vec<u8>) {
     let series: Model = (0..6)
         .map(|i| {
             (
-                Labels::from_pairs(&[("__name__", "up"), ("instance", &format!("h{i}")), ("job", "node")]),
-                vec![ChunkMeta { min_time: i, max_time: i + 10, chunk_ref: 8 + i as u64 * 20 }],
+                Labels::from_pairs(&[
+                    ("__name__", "up"),
+                    ("instance", &format!("h{i}")),
+                    ("job", "node"),
+                ]),
+                vec![ChunkMeta {
+                    min_time: i,
+                    max_time: i + 10,
+                    chunk_ref: 8 + i as u64 * 20,
+                }],
             )
         })
         .collect();
@@ -167,7 +186,11 @@ fn every_single_byte_flip_is_caught_or_harmless() {
         }
     }
     // Only padding and the unused label indices are not covered by reads.
-    assert!(detected * 10 >= good.len() * 8, "{detected} of {}", good.len());
+    assert!(
+        detected * 10 >= good.len() * 8,
+        "{detected} of {}",
+        good.len()
+    );
 }
 
 #[test]
@@ -199,12 +222,27 @@ fn writer_rejects_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     assert!(IndexWriter::create(&dir.path().join("i1"), ["b", "a"]).is_err());
     let mut w = IndexWriter::create(&dir.path().join("i2"), ["a", "b"]).unwrap();
-    w.add_series(&Labels::from_pairs(&[("a", "b")]), &[]).unwrap();
-    assert!(w.add_series(&Labels::from_pairs(&[("a", "a")]), &[]).is_err());
-    assert!(w.add_series(&Labels::from_pairs(&[("a", "c")]), &[]).is_err());
+    w.add_series(&Labels::from_pairs(&[("a", "b")]), &[])
+        .unwrap();
+    assert!(w
+        .add_series(&Labels::from_pairs(&[("a", "a")]), &[])
+        .is_err());
+    assert!(w
+        .add_series(&Labels::from_pairs(&[("a", "c")]), &[])
+        .is_err());
     let bad = [
-        ChunkMeta { min_time: 5, max_time: 9, chunk_ref: 8 },
-        ChunkMeta { min_time: 9, max_time: 12, chunk_ref: 20 },
+        ChunkMeta {
+            min_time: 5,
+            max_time: 9,
+            chunk_ref: 8,
+        },
+        ChunkMeta {
+            min_time: 9,
+            max_time: 12,
+            chunk_ref: 20,
+        },
     ];
-    assert!(w.add_series(&Labels::from_pairs(&[("b", "b")]), &bad).is_err());
+    assert!(w
+        .add_series(&Labels::from_pairs(&[("b", "b")]), &bad)
+        .is_err());
 }

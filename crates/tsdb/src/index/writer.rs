@@ -128,29 +128,44 @@ impl IndexWriter {
     /// Adds a series with its chunk metas (sorted by time, non-overlapping,
     /// refs increasing). Returns the series ID. Series must come in strictly
     /// increasing label order.
-    pub fn add_series(&mut self, labels: &Labels, chunks: &[ChunkMeta]) -> Result<u32, StorageError> {
+    pub fn add_series(
+        &mut self,
+        labels: &Labels,
+        chunks: &[ChunkMeta],
+    ) -> Result<u32, StorageError> {
         if let Some(last) = &self.last_series {
             if labels <= last {
                 return Err(invalid(
                     &self.path,
-                    format!("out-of-order series added with label set {labels}, last label set {last}"),
+                    format!(
+                        "out-of-order series added with label set {labels}, last label set {last}"
+                    ),
                 ));
             }
         }
         for (i, c) in chunks.iter().enumerate() {
             if c.max_time < c.min_time {
-                return Err(invalid(&self.path, format!("chunk maxT {} is less than minT {}", c.max_time, c.min_time)));
+                return Err(invalid(
+                    &self.path,
+                    format!("chunk maxT {} is less than minT {}", c.max_time, c.min_time),
+                ));
             }
             if i > 0 {
                 let p = &chunks[i - 1];
                 if c.min_time <= p.max_time {
                     return Err(invalid(
                         &self.path,
-                        format!("chunk minT {} is not higher than previous chunk maxT {}", c.min_time, p.max_time),
+                        format!(
+                            "chunk minT {} is not higher than previous chunk maxT {}",
+                            c.min_time, p.max_time
+                        ),
                     ));
                 }
                 if c.chunk_ref < p.chunk_ref {
-                    return Err(invalid(&self.path, format!("unsorted chunk reference {}", c.chunk_ref)));
+                    return Err(invalid(
+                        &self.path,
+                        format!("unsorted chunk reference {}", c.chunk_ref),
+                    ));
                 }
             }
         }
@@ -202,7 +217,8 @@ impl IndexWriter {
 
     /// Writes a section `len(4) | body | crc(body)`, where the CRC covers the body.
     fn write_section(&mut self, body: &[u8]) -> Result<(), StorageError> {
-        let len = u32::try_from(body.len()).map_err(|_| invalid(&self.path, "section exceeds 4 GiB"))?;
+        let len =
+            u32::try_from(body.len()).map_err(|_| invalid(&self.path, "section exceeds 4 GiB"))?;
         self.write(&len.to_be_bytes())?;
         self.write(body)?;
         self.write(&crc32(body).to_be_bytes())
@@ -301,7 +317,9 @@ impl IndexWriter {
         t.put_crc_since(0);
         self.write(&t.b)?;
 
-        self.w.flush().map_err(|e| io_error("flush", &self.path, e))?;
+        self.w
+            .flush()
+            .map_err(|e| io_error("flush", &self.path, e))?;
         self.w
             .get_ref()
             .sync_all()
