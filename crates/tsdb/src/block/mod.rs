@@ -6,9 +6,14 @@
 //! `BlockBuilder` writes a new block into a temp dir and renames it into place
 //! atomically. Nothing here knows about the head or the WAL.
 
+mod backfill;
 mod querier;
 mod writer;
 
+pub use backfill::{
+    compatible_block_duration, dir_size, BackfillSeriesId, BackfillStats, BlockWriter,
+    WrittenBlock, DEFAULT_BLOCK_DURATION,
+};
 pub use querier::{postings_for_matchers, BlockQuerier, BlockSeries, BlockSeriesIter};
 pub use writer::{BlockBuilder, TMP_CREATION_SUFFIX};
 

@@ -337,3 +337,98 @@ fn unfinished_builder_leaves_nothing() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+mod backfill {
+    use super::*;
+    use vigil_model::storage::Series;
+
+    fn read_all(dir: &std::path::Path) -> std::collections::BTreeMap<Labels, Vec<(i64, u64)>> {
+        let mut out = std::collections::BTreeMap::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let b = Block::open(&e.unwrap().path()).unwrap();
+            let m = b.meta();
+            for s in b
+                .querier(i64::MIN, i64::MAX)
+                .select_series(&[Matcher::new(MatchOp::Regex, "__name__", ".+").unwrap()])
+                .unwrap()
+            {
+                let e: &mut Vec<(i64, u64)> = out.entry(s.labels().clone()).or_default();
+                for x in s.samples().unwrap() {
+                    assert!(x.t >= m.min_time && x.t < m.max_time);
+                    e.push((x.t, x.v.to_bits()));
+                }
+            }
+        }
+        for v in out.values_mut() {
+            v.sort();
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn any_order_in_all_samples_out(
+            samples in proptest::collection::vec((0usize..5, 0i64..30_000_000, any::<f64>()), 1..600),
+            sorted in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut samples = samples;
+            if sorted {
+                samples.sort_by_key(|s| (s.0, s.1));
+            }
+            let mut w = BlockWriter::new(dir.path(), DEFAULT_BLOCK_DURATION);
+            let mut want: std::collections::BTreeMap<Labels, Vec<(i64, u64)>> = Default::default();
+            for (s, t, v) in &samples {
+                let l = Labels::from_pairs(&[("__name__", "m"), ("s", &s.to_string())]);
+                w.append(&l, *t, *v).unwrap();
+                let e = want.entry(l).or_default();
+                if !e.iter().any(|x| x.0 == *t) {
+                    e.push((*t, v.to_bits()));
+                }
+            }
+            let dups = samples.len() as u64 - want.values().map(|v| v.len() as u64).sum::<u64>();
+            let st = w.stats().clone();
+            let blocks = w.flush().unwrap();
+            for v in want.values_mut() { v.sort(); }
+            prop_assert_eq!(read_all(dir.path()), want);
+            let windows: BTreeSet<i64> = samples.iter().map(|s| s.1 / DEFAULT_BLOCK_DURATION).collect();
+            prop_assert_eq!(blocks.len(), windows.len());
+            prop_assert_eq!(st.samples, samples.len() as u64);
+            let total: u64 = blocks.iter().map(|b| b.meta.stats.num_samples).sum();
+            prop_assert_eq!(total + dups, samples.len() as u64);
+        }
+    }
+
+    #[test]
+    fn block_durations_like_promtool() {
+        let h = 3_600_000;
+        assert_eq!(compatible_block_duration(0), 2 * h);
+        assert_eq!(compatible_block_duration(2 * h), 2 * h);
+        assert_eq!(compatible_block_duration(5 * h), 2 * h);
+        assert_eq!(compatible_block_duration(6 * h), 6 * h);
+        assert_eq!(compatible_block_duration(24 * h), 18 * h);
+        assert_eq!(compatible_block_duration(100_000 * h), 2 * h * 3i64.pow(9));
+    }
+
+    #[test]
+    fn flush_before_writes_early_and_rejects_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = BlockWriter::new(dir.path(), DEFAULT_BLOCK_DURATION);
+        let l = Labels::from_pairs(&[("__name__", "m")]);
+        let id = w.series_id(&l).unwrap();
+        for t in 0..1000 {
+            w.add(id, t * 15_000, t as f64).unwrap();
+        }
+        w.flush_before(DEFAULT_BLOCK_DURATION).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(w.add(id, 5, 1.0), Err(StorageError::OutOfBounds));
+        let blocks = w.flush().unwrap();
+        // 1000 samples at 15 s span 4h10m: three 2h windows.
+        assert_eq!(blocks.len(), 3);
+        let first = &blocks[0].meta;
+        assert_eq!((first.min_time, first.max_time), (0, 7_185_000 + 1));
+        assert_eq!(first.stats.num_samples, 480);
+        assert_eq!(first.stats.num_chunks, 4);
+    }
+}
