@@ -300,3 +300,76 @@ fn promtool_blocks_open_in_vigil() {
     }
     assert_eq!(got, want);
 }
+
+/// Splits analyze output into its header and its sections, each section's
+/// lines sorted (Go's unstable sort orders ties arbitrarily).
+fn analyze_sections(text: &str) -> Vec<Vec<String>> {
+    text.split("\n\n")
+        .map(|sec| {
+            let mut lines: Vec<String> = sec.lines().map(str::to_string).collect();
+            if lines.len() > 1 && lines[0].ends_with(':') {
+                lines[1..].sort();
+            }
+            lines
+        })
+        .collect()
+}
+
+#[test]
+fn vigil_tools_print_what_promtool_prints() {
+    if !have_promtool() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(1_700_000_000_000);
+    // Two blocks, the second overlapping the first in time: dump must merge.
+    let (a, b): (Data, Data) = data
+        .into_iter()
+        .partition(|(l, _)| l.get("job") == Some("node"));
+    write_block(dir.path(), &a);
+    write_block(dir.path(), &b);
+    std::fs::create_dir(dir.path().join("wal")).unwrap();
+
+    let run = |args: &[&str]| -> String {
+        let out = Command::new("promtool")
+            .args(args)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let ours = vigil_tsdb::tools::format_list(&vigil_tsdb::tools::list(dir.path()).unwrap());
+    let theirs = run(&["tsdb", "list"]);
+    let sorted = |s: &str| {
+        let mut v: Vec<String> = s.lines().map(|l| l.trim_end().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&ours), sorted(&theirs));
+
+    let report = vigil_tsdb::tools::analyze(dir.path(), None, 1000).unwrap();
+    let theirs = run(&["tsdb", "analyze", "--limit=1000"]);
+    assert_eq!(
+        analyze_sections(&report.to_string()),
+        analyze_sections(&theirs)
+    );
+
+    let mut ours = String::new();
+    vigil_tsdb::tools::dump(dir.path(), i64::MIN, i64::MAX, &[], |l, s| {
+        ours.push_str(&vigil_tsdb::tools::format_dump_line(l, s));
+        ours.push('\n');
+        Ok(())
+    })
+    .unwrap();
+    let theirs = run(&["tsdb", "dump"]);
+    assert_eq!(ours.lines().count(), theirs.lines().count());
+    for (o, t) in ours.lines().zip(theirs.lines()) {
+        assert_eq!(o, t);
+    }
+}

@@ -25,7 +25,7 @@ use vigil_model::Matcher;
 
 use crate::chunks::{ChunkReader, CHUNKS_DIR};
 use crate::index::{IndexReader, INDEX_FILENAME};
-use crate::meta::{read_meta, write_meta, BlockMeta};
+use crate::meta::{read_meta, write_meta, BlockMeta, Ulid};
 use crate::tombstones::{read_tombstones, write_tombstones, Interval, Tombstones};
 
 /// An open block. Cheap to clone; queriers keep it alive (and its files
@@ -182,6 +182,27 @@ impl Block {
         *self.inner.meta.write().unwrap_or_else(|e| e.into_inner()) = meta;
         Ok(())
     }
+}
+
+/// Block directories directly under `data_dir`: names that parse as a
+/// ULID, sorted by ULID. Temporary and other directories are left out.
+pub fn list_block_dirs(data_dir: &Path) -> Result<Vec<(Ulid, PathBuf)>, StorageError> {
+    let mut out = Vec::new();
+    let rd = std::fs::read_dir(data_dir)
+        .map_err(|e| crate::binfmt::io_error("read dir", data_dir, e))?;
+    for e in rd {
+        let e = e.map_err(|e| crate::binfmt::io_error("read dir", data_dir, e))?;
+        let Some(name) = e.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if let Ok(u) = name.parse::<Ulid>() {
+            if e.path().is_dir() {
+                out.push((u, e.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 impl BlockInner {

@@ -1,1 +1,3 @@
 //! (block side; see lib.rs) db
+
+pub mod merge;
