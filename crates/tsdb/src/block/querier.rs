@@ -164,6 +164,9 @@ impl BlockQuerier {
     }
 
     /// Selected series as concrete values (compaction and tools use this).
+    /// As in Prometheus, selection is chunk-granular: a series is returned
+    /// when one of its chunks overlaps the range, even if no sample of that
+    /// chunk falls inside it (its iterator is then empty).
     pub fn select_series(&self, matchers: &[Matcher]) -> Result<Vec<BlockSeries>, StorageError> {
         let ix = &self.block.index;
         let ids = postings_for_matchers(ix, matchers)?;
