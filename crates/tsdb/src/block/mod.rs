@@ -226,4 +226,4 @@ impl std::fmt::Debug for Block {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
