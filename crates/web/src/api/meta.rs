@@ -552,13 +552,15 @@ fn rules_impl(s: &Shared, params: &Params) -> ApiResult {
     let exclude_alerts = match params.get("exclude_alerts").to_ascii_lowercase().as_str() {
         "" | "false" | "0" | "f" => false,
         "true" | "1" | "t" => true,
-        other => return Err(ApiError::invalid_param(
-            "exclude_alerts",
-            format!(
+        other => {
+            return Err(ApiError::invalid_param(
+                "exclude_alerts",
+                format!(
                 "error converting exclude_alerts: strconv.ParseBool: parsing {}: invalid syntax",
                 go_quote(other)
             ),
-        )),
+            ))
+        }
     };
     let names = params.all("rule_name[]");
     let groups_f = params.all("rule_group[]");
