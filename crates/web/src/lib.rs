@@ -11,6 +11,7 @@ pub mod json;
 pub mod lifecycle;
 pub mod metrics;
 pub mod params;
+pub mod promql;
 pub mod sources;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ use tower_http::compression::CompressionLayer;
 use vigil_model::storage::Queryable;
 
 pub use metrics::WebMetrics;
+pub use promql::PromqlEngine;
 pub use sources::*;
 
 /// Errors from setting the server up.
