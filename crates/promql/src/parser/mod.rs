@@ -35,7 +35,7 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
     let r = p.parse_query();
     let mut node = p.finish(r)?;
     node::check(input, &mut node)?;
-    Ok(node::into_expr(node))
+    Ok(node::into_expr(*node))
 }
 
 /// Parses a series selector such as `up{job="api"}` into its matchers, as
