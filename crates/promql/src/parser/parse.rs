@@ -638,7 +638,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `( args )` of a call or aggregation; trailing commas are an error.
-    fn parse_args(&mut self) -> PResult<Vec<Box<Node>>> {
+    fn parse_args(&mut self) -> PResult<Vec<Node>> {
         self.next()?; // (
         let mut args = Vec::new();
         if self.peek()?.kind == T::RParen {
@@ -646,7 +646,7 @@ impl<'a> Parser<'a> {
             return Ok(args);
         }
         loop {
-            args.push(self.parse_binary(0)?);
+            args.push(*self.parse_binary(0)?);
             loop {
                 let t = self.peek()?;
                 match t.kind {
@@ -678,14 +678,11 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(never)]
-    fn build_call(&mut self, name: Token, args: Vec<Box<Node>>) -> PNode {
+    fn build_call(&mut self, name: Token, args: Vec<Node>) -> PNode {
         let end = self.last_end;
         let fname = self.text(name);
         match get_function(fname) {
-            Some(func) => {
-                let args = args.into_iter().map(|a| *a).collect();
-                self.node(Kind::Call { func, args }, name.start, end)
-            }
+            Some(func) => self.node(Kind::Call { func, args }, name.start, end),
             None => {
                 let msg = format!("unknown function with name {}", literal::go_quote(fname));
                 self.record(name.start, name.end, msg);
@@ -725,7 +722,7 @@ impl<'a> Parser<'a> {
         &mut self,
         start: usize,
         op: AggregateOp,
-        mut args: Vec<Box<Node>>,
+        mut args: Vec<Node>,
         (grouping, without): (Vec<String>, bool),
     ) -> PNode {
         let end = self.last_end;
@@ -745,10 +742,11 @@ impl<'a> Parser<'a> {
             );
             return Ok(Box::new(Node::new(Kind::Invalid, start, end)));
         }
-        let expr = args
-            .pop()
-            .unwrap_or_else(|| Box::new(Node::new(Kind::Invalid, start, end)));
-        let param = args.pop();
+        let expr = Box::new(
+            args.pop()
+                .unwrap_or_else(|| Node::new(Kind::Invalid, start, end)),
+        );
+        let param = args.pop().map(Box::new);
         self.node(
             Kind::Aggregate {
                 op,
