@@ -15,6 +15,7 @@ mod format;
 mod functions;
 mod lexer;
 mod literal;
+mod matcher_cache;
 mod node;
 mod parse;
 mod regex_error;

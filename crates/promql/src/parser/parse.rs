@@ -612,7 +612,7 @@ impl<'a> Parser<'a> {
                 return Err(self.unexpected(val, CTX, "string"));
             }
             let value = literal::unquote(self.text(val));
-            match Matcher::new(op, self.text(name), value.as_str()) {
+            match super::matcher_cache::matcher(op, self.text(name), value.as_str()) {
                 Ok(m) => out.push(m),
                 Err(e) => {
                     let msg = super::regex_error::message(&value, &e);
