@@ -103,6 +103,9 @@ fn script_series_descriptions_parse() {
                 i + 1,
                 &line[rest..]
             );
+            let (_, values) = vigil_promql::parser::parse_series_desc(line)
+                .unwrap_or_else(|e| panic!("{}:{}: {line}: {e}", path.display(), i + 1));
+            assert!(!values.is_empty(), "{}:{}: {line}", path.display(), i + 1);
             n += 1;
         }
     }

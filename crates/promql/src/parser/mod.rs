@@ -7,7 +7,7 @@
 //! evaluate anything nor touch storage; the evaluator consumes `ast::Expr`.
 //!
 //! Entry points: [`parse`], [`parse_metric_selector`], [`parse_metric`],
-//! [`parse_metric_prefix`], [`parse_duration`], [`format_duration`],
+//! [`parse_metric_prefix`], [`parse_series_desc`], [`parse_duration`], [`format_duration`],
 //! [`format_expr`], [`prettify`], [`get_function`].
 
 mod error;
@@ -19,11 +19,13 @@ mod matcher_cache;
 mod node;
 mod parse;
 mod regex_error;
+mod series;
 
 pub use error::ParseError;
 pub use format::{format_expr, prettify};
 pub use functions::{get_function, FUNCTIONS};
 pub use literal::{format_duration, go_float, go_quote, parse_duration, DurationError};
+pub use series::{parse_series_desc, SequenceValue};
 
 use crate::ast::Expr;
 use parse::Parser;
