@@ -9,6 +9,15 @@
 //! Entry points: [`parse`], [`parse_metric_selector`], [`parse_metric`],
 //! [`parse_metric_prefix`], [`parse_series_desc`], [`parse_duration`], [`format_duration`],
 //! [`format_expr`], [`prettify`], [`get_function`].
+//!
+//! Known deviations from Prometheus 2.53 (see also the corpus test):
+//! - quoted UTF-8 metric/label names (`{"a.b"}`, `by ("a.b")`) are rejected;
+//! - experimental functions are always enabled (no feature flag);
+//! - nesting deeper than 256 levels or trees taller than 1024 are errors
+//!   (Prometheus has no limit; ours keeps the stack bounded);
+//! - `\x`/octal escapes that form invalid UTF-8 become U+FFFD;
+//! - bad-regex messages are Go's wording rebuilt from Rust's regex parser,
+//!   and which patterns are valid is decided by `vigil_model::Matcher`.
 
 mod error;
 mod format;
