@@ -17,8 +17,10 @@ use vigil_model::labels::go_quote;
 use vigil_model::{Labels, Sample, STALE_NAN};
 use vigil_promql::engine::{Engine, EngineOptions};
 
+use vigil_model::storage::Appendable;
+use vigil_tsdb::head::{Head, HeadOptions};
+
 use crate::group::Group;
-use crate::memstore::MemStorage;
 use crate::rule::{query_vector, AlertState, EvalEnv, Rule};
 use crate::rulefmt::load_rule_file;
 
@@ -348,7 +350,17 @@ fn run_group_test(
             .collect();
         input.push((labels, samples));
     }
-    let store = MemStorage::new();
+    // The real TSDB head (without WAL) in a scratch directory.
+    let scratch =
+        tempfile::tempdir().map_err(|e| vec![format!("creating scratch directory: {e}")])?;
+    let store = Head::open(
+        scratch.path(),
+        HeadOptions {
+            wal_enabled: false,
+            ..HeadOptions::default()
+        },
+    )
+    .map_err(|e| vec![format!("opening head: {e}")])?;
     let mut defs = Vec::new();
     let mut load_errs = Vec::new();
     for f in rule_files {
@@ -417,7 +429,15 @@ fn run_group_test(
         for (i, (l, s)) in input.iter().enumerate() {
             let upto = s.partition_point(|x| x.t <= ts);
             if upto > revealed[i] {
-                store.add(l.clone(), &s[revealed[i]..upto]);
+                let mut app = store.appender();
+                for x in &s[revealed[i]..upto] {
+                    if let Err(e) = app.append(0, l, x.t, x.v) {
+                        return Err(vec![format!("loading {l}: {e}")]);
+                    }
+                }
+                if let Err(e) = app.commit() {
+                    return Err(vec![format!("loading {l}: {e}")]);
+                }
                 revealed[i] = upto;
             }
         }
