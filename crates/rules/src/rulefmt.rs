@@ -652,3 +652,25 @@ mod tests {
         assert_eq!(d[1].0, "x");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any input yields rules or errors that name the file; no panics.
+        #[test]
+        fn arbitrary_yaml_never_panics(s in "(groups:|- name: |rules:|record: |alert: |expr: |for: |labels:|  |\n|[a-z0-9{}$.]){0,40}") {
+            match parse_rule_file(&s, Path::new("p.yml")) {
+                Ok(_) => {}
+                Err(es) => {
+                    prop_assert!(!es.is_empty());
+                    for e in es {
+                        prop_assert!(e.to_string().starts_with("p.yml: "));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -638,3 +638,26 @@ mod tests {
         assert_eq!(go_duration(1_500), "1.5s");
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `a+bxN` yields N+1 values, `_xN` N gaps, and parsing never panics.
+        #[test]
+        fn expansion_counts(a in -1000i32..1000, b in -100i32..100, n in 0u64..50) {
+            let v = parse_series_values(&format!("{a}{b:+}x{n}")).unwrap();
+            prop_assert_eq!(v.len() as u64, n + 1);
+            prop_assert_eq!(v.last().copied().flatten(), Some(a as f64 + n as f64 * b as f64));
+            let gaps = parse_series_values(&format!("_x{n}")).unwrap();
+            prop_assert_eq!(gaps.len() as u64, n);
+        }
+
+        #[test]
+        fn never_panics(s in "[0-9x+\\-_. a-zA-Z]{0,40}") {
+            let _ = parse_series_values(&s);
+        }
+    }
+}

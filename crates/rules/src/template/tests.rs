@@ -259,3 +259,35 @@ fn nan_comparisons_follow_go() {
         "true false false true false true"
     );
 }
+
+mod props {
+    use super::super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Text without delimiters expands to itself.
+        #[test]
+        fn plain_text_round_trips(s in "[^{}]{0,80}") {
+            let t = Template::parse_alert("p", &s).unwrap();
+            let env = ExpandEnv { external_url: "", query: None };
+            prop_assert_eq!(t.expand_alert(&AlertData::default(), &env).unwrap(), s);
+        }
+
+        /// Arbitrary input never panics the parser or the executor.
+        #[test]
+        fn arbitrary_templates_do_not_panic(s in "(\\{\\{|\\}\\}|-|\\$[a-z]*|\\.[A-Za-z]*|\"[a-z]*\"|[ a-z0-9|()=:,]|if|else|end|range|with){0,30}") {
+            if let Ok(t) = Template::parse_alert("p", &s) {
+                let env = ExpandEnv { external_url: "", query: None };
+                let _ = t.expand_alert(&AlertData::default(), &env);
+            }
+        }
+
+        /// `printf "%v"` of a float equals `{{ $value }}` and parses back.
+        #[test]
+        fn float_printing_round_trips(v in proptest::num::f64::NORMAL | proptest::num::f64::ZERO) {
+            let s = format_g(v, None, false);
+            let back: f64 = s.parse().unwrap();
+            prop_assert_eq!(back, v);
+        }
+    }
+}
