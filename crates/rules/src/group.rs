@@ -41,11 +41,25 @@ pub struct GroupMetrics {
     pub interval_seconds: AtomicU64,
     /// `prometheus_rule_group_rules`
     pub rules: AtomicU64,
+    /// `prometheus_rule_group_duration_seconds` sum (f64 bits) and count.
+    pub group_duration_seconds_sum: AtomicU64,
+    pub group_duration_seconds_count: AtomicU64,
+    /// `prometheus_rule_evaluation_duration_seconds` sum (f64 bits) and
+    /// count, over this group's rules.
+    pub rule_duration_seconds_sum: AtomicU64,
+    pub rule_duration_seconds_count: AtomicU64,
 }
 
 impl GroupMetrics {
     pub fn f64(v: &AtomicU64) -> f64 {
         f64::from_bits(v.load(Ordering::Relaxed))
+    }
+
+    /// Adds `x` to an f64 stored as bits.
+    pub fn add_f64(v: &AtomicU64, x: f64) {
+        let _ = v.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+            Some((f64::from_bits(b) + x).to_bits())
+        });
     }
 }
 
@@ -254,6 +268,13 @@ impl Group {
             }
             info.eval_duration = started.elapsed();
             info.eval_timestamp = Some(wall);
+            GroupMetrics::add_f64(
+                &self.metrics.rule_duration_seconds_sum,
+                info.eval_duration.as_secs_f64(),
+            );
+            self.metrics
+                .rule_duration_seconds_count
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.metrics
             .last_evaluation_samples

@@ -61,6 +61,8 @@ impl MemStorage {
 struct MemAppender {
     store: MemStorage,
     pending: Vec<(Labels, Sample)>,
+    /// Latest pending sample per series, for ordering checks.
+    last: std::collections::HashMap<Labels, Sample>,
 }
 
 impl Appender for MemAppender {
@@ -76,11 +78,9 @@ impl Appender for MemAppender {
         }
         let m = self.store.series.read().unwrap_or_else(|e| e.into_inner());
         let last = self
-            .pending
-            .iter()
-            .rev()
-            .find(|(l, _)| l == labels)
-            .map(|(_, s)| *s)
+            .last
+            .get(labels)
+            .copied()
             .or_else(|| m.get(labels).and_then(|s| s.last().copied()));
         if let Some(last) = last {
             if t < last.t {
@@ -95,11 +95,13 @@ impl Appender for MemAppender {
         }
         drop(m);
         self.pending.push((labels.clone(), Sample::new(t, v)));
+        self.last.insert(labels.clone(), Sample::new(t, v));
         Ok(0)
     }
 
     fn commit(&mut self) -> Result<(), StorageError> {
         let mut m = self.store.series.write().unwrap_or_else(|e| e.into_inner());
+        self.last.clear();
         for (l, s) in self.pending.drain(..) {
             let v = m.entry(l).or_default();
             if v.last().is_none_or(|x| x.t < s.t) {
@@ -111,6 +113,7 @@ impl Appender for MemAppender {
 
     fn rollback(&mut self) -> Result<(), StorageError> {
         self.pending.clear();
+        self.last.clear();
         Ok(())
     }
 }
@@ -120,6 +123,7 @@ impl Appendable for MemStorage {
         Box::new(MemAppender {
             store: self.clone(),
             pending: Vec::new(),
+            last: std::collections::HashMap::new(),
         })
     }
 }
