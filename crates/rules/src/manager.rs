@@ -78,6 +78,8 @@ struct Inner {
 pub struct RuleManager {
     opts: Arc<RuleManagerOptions>,
     inner: Mutex<Inner>,
+    /// Set on `stop`: pending stale-marking threads give up.
+    done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RuleManager {
@@ -88,6 +90,7 @@ impl RuleManager {
                 groups: Vec::new(),
                 restored: false,
             }),
+            done: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -146,13 +149,38 @@ impl RuleManager {
             }
         }
         for h in old {
-            if let Some(mut g) = stop_group(h) {
-                g.mark_all_stale(self.opts.appendable.as_ref(), now_ms());
+            if let Some(g) = stop_group(h) {
+                self.mark_stale_later(g);
             }
         }
         inner.groups = next;
         inner.restored = true;
         Ok(())
+    }
+
+    /// Stale markers for a removed group's series at the time it stopped,
+    /// written two intervals later so a renamed group can take its series
+    /// over first (their newer samples make the markers out of order).
+    fn mark_stale_later(&self, mut g: Group) {
+        let stopped_at = now_ms();
+        let wait = Duration::from_millis((2 * g.interval_ms).max(0) as u64);
+        let appendable = self.opts.appendable.clone();
+        let done = self.done.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("rules-stale-{}", g.name))
+            .spawn(move || {
+                let deadline = Instant::now() + wait;
+                while Instant::now() < deadline {
+                    if done.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50).min(wait));
+                }
+                g.mark_all_stale(appendable.as_ref(), stopped_at);
+            });
+        if let Err(e) = spawned {
+            tracing::error!(err = %e, "cannot start stale-marking thread");
+        }
     }
 
     fn new_group(&self, def: &GroupDef, s: &RuleSettings, should_restore: bool) -> Group {
@@ -198,6 +226,7 @@ impl RuleManager {
 
     /// Stops every group (no stale markers: the server is shutting down).
     pub fn stop(&self) {
+        self.done.store(true, Ordering::Relaxed);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         for h in inner.groups.drain(..) {
             stop_group(h);
@@ -351,7 +380,9 @@ fn run_group(
         g.metrics
             .last_evaluation_timestamp_seconds
             .store((ts as f64 / 1000.0).to_bits(), Ordering::Relaxed);
-        if g.should_restore {
+        // Restore after the second evaluation, as Prometheus: the first
+        // may run before enough data was scraped and recorded.
+        if g.should_restore && g.metrics.iterations_total.load(Ordering::Relaxed) >= 2 {
             g.should_restore = false;
             g.restore_for_state(
                 &env,
