@@ -20,10 +20,12 @@ fn template(c: &mut Criterion) {
     )
     .expect("template");
     let data = AlertData {
-        labels: [("instance", "db1:9100"), ("job", "node")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        labels: std::rc::Rc::new(
+            [("instance", "db1:9100"), ("job", "node")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
         value: 0.95,
         ..AlertData::default()
     };

@@ -8,8 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use std::rc::Rc;
 use vigil_model::storage::Queryable;
-use vigil_model::{Labels, Matcher, METRIC_NAME};
+
+use vigil_model::{Label, Labels, Matcher, METRIC_NAME};
 use vigil_promql::ast::Expr;
 use vigil_promql::engine::{Engine, QueryControl, Value};
 
@@ -232,7 +234,7 @@ impl AlertingRule {
             .unwrap_or(AlertState::Inactive)
     }
 
-    fn expand(&self, env: &EvalEnv<'_>, t: &Template, data: &AlertData, ts: i64) -> String {
+    fn expand(&self, env: &EvalEnv<'_>, t: &Template, data: &Rc<AlertData>, ts: i64) -> String {
         let qf = |q: &str| -> Result<Vec<QuerySample>, String> {
             let expr = vigil_promql::parser::parse(q).map_err(|e| e.to_string())?;
             let v = query_vector(env, &expr, ts)?;
@@ -247,7 +249,7 @@ impl AlertingRule {
             external_url: env.external_url,
             query: Some(&qf),
         };
-        match t.expand_alert(data, &xenv) {
+        match t.expand_alert_rc(data, &xenv) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(alert = %self.name, err = %e, "Expanding alert template failed");
@@ -269,15 +271,15 @@ impl AlertingRule {
         limit: u64,
     ) -> Result<Vec<OutSample>, String> {
         let res = query_vector(env, &self.ast, ts - query_offset)?;
-        let ext_map = label_map(env.external_labels);
+        let ext_map = Rc::new(label_map(env.external_labels));
         let mut fresh: BTreeMap<Labels, Alert> = BTreeMap::new();
         for smpl in res {
-            let data = AlertData {
-                labels: label_map(&smpl.labels),
+            let data = Rc::new(AlertData {
+                labels: Rc::new(label_map(&smpl.labels)),
                 external_labels: ext_map.clone(),
                 external_url: env.external_url.to_string(),
                 value: smpl.v,
-            };
+            });
             let mut b = smpl.labels.builder();
             b.del(METRIC_NAME);
             for (k, t) in &self.label_templates {
@@ -312,24 +314,24 @@ impl AlertingRule {
                 },
             );
         }
-        let current: std::collections::HashSet<Labels> = fresh.keys().cloned().collect();
-        for (k, a) in fresh {
-            match self.active.get_mut(&k) {
+        for (k, a) in fresh.iter_mut() {
+            match self.active.get_mut(k) {
                 Some(old) if old.state != AlertState::Inactive => {
                     old.value = a.value;
-                    old.annotations = a.annotations;
+                    old.annotations = std::mem::take(&mut a.annotations);
                 }
                 _ => {
-                    self.active.insert(k, a);
+                    self.active.insert(k.clone(), a.clone());
                 }
             }
         }
+        let current = fresh;
         let mut out = Vec::new();
         let mut num_active = 0u64;
         let mut remove = Vec::new();
         let out_ts = ts - query_offset;
         for (k, a) in self.active.iter_mut() {
-            if !current.contains(k) {
+            if !current.contains_key(k) {
                 let mut keep_firing = false;
                 if a.state == AlertState::Firing && self.keep_firing_for_ms > 0 {
                     let since = *a.keep_firing_since.get_or_insert(ts);
@@ -359,14 +361,17 @@ impl AlertingRule {
                 a.fired_at = Some(ts);
             }
             if self.restored {
-                out.push(alert_sample(&self.labels, &self.name, a, out_ts));
-                out.push(for_state_sample(
-                    &self.labels,
-                    &self.name,
-                    a,
-                    out_ts,
-                    a.active_at.div_euclid(1000) as f64,
-                ));
+                let (alerts, for_state) = alert_series_labels(&self.labels, &self.name, a);
+                out.push(OutSample {
+                    labels: alerts,
+                    t: out_ts,
+                    v: 1.0,
+                });
+                out.push(OutSample {
+                    labels: for_state,
+                    t: out_ts,
+                    v: a.active_at.div_euclid(1000) as f64,
+                });
             }
         }
         for k in remove {
@@ -410,30 +415,31 @@ impl AlertingRule {
     }
 }
 
-fn alert_sample(rule_labels: &Labels, name: &str, a: &Alert, t: i64) -> OutSample {
-    let mut b = rule_labels.builder();
-    for l in &a.labels {
-        b.set(l.name.clone(), l.value.clone());
-    }
-    b.set(METRIC_NAME, ALERTS_METRIC);
-    b.set(ALERT_NAME_LABEL, name.to_string());
-    b.set(ALERT_STATE_LABEL, a.state.as_str());
-    OutSample {
-        labels: b.build(),
-        t,
-        v: 1.0,
-    }
+/// Labels of an alert's `ALERTS` and `ALERTS_FOR_STATE` series: the rule's
+/// labels overridden by the alert's, plus name and state.
+fn alert_series_labels(rule_labels: &Labels, name: &str, a: &Alert) -> (Labels, Labels) {
+    let mut v: Vec<Label> = Vec::with_capacity(rule_labels.len() + a.labels.len() + 3);
+    v.extend(
+        rule_labels
+            .iter()
+            .filter(|l| !a.labels.has(&l.name))
+            .cloned(),
+    );
+    v.extend(a.labels.iter().cloned());
+    v.retain(|l| {
+        l.name != METRIC_NAME && l.name != ALERT_NAME_LABEL && l.name != ALERT_STATE_LABEL
+    });
+    v.push(Label::new(ALERT_NAME_LABEL, name));
+    let mut for_state = v.clone();
+    for_state.push(Label::new(METRIC_NAME, ALERTS_FOR_STATE_METRIC));
+    v.push(Label::new(METRIC_NAME, ALERTS_METRIC));
+    v.push(Label::new(ALERT_STATE_LABEL, a.state.as_str()));
+    (Labels::new(v), Labels::new(for_state))
 }
 
 fn for_state_sample(rule_labels: &Labels, name: &str, a: &Alert, t: i64, v: f64) -> OutSample {
-    let mut b = rule_labels.builder();
-    for l in &a.labels {
-        b.set(l.name.clone(), l.value.clone());
-    }
-    b.set(METRIC_NAME, ALERTS_FOR_STATE_METRIC);
-    b.set(ALERT_NAME_LABEL, name.to_string());
     OutSample {
-        labels: b.build(),
+        labels: alert_series_labels(rule_labels, name, a).1,
         t,
         v,
     }

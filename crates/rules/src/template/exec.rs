@@ -16,11 +16,14 @@ pub struct QuerySample {
     pub value: f64,
 }
 
+/// A `map[string]string` shared between template values without copying.
+pub type StrMap = Rc<BTreeMap<String, String>>;
+
 /// The `.` of an alert template.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct AlertData {
-    pub labels: BTreeMap<String, String>,
-    pub external_labels: BTreeMap<String, String>,
+    pub labels: StrMap,
+    pub external_labels: StrMap,
     pub external_url: String,
     pub value: f64,
 }
@@ -111,8 +114,8 @@ impl Value {
             Value::Sample(s) => print_sample(s),
             Value::Data(d) => format!(
                 "{{{} {} {} {}}}",
-                Value::StrMap(Rc::new(d.labels.clone())).print(),
-                Value::StrMap(Rc::new(d.external_labels.clone())).print(),
+                Value::StrMap(d.labels.clone()).print(),
+                Value::StrMap(d.external_labels.clone()).print(),
                 d.external_url,
                 format_g(d.value, None, false)
             ),
@@ -386,8 +389,8 @@ impl<'a> Exec<'a> {
                 Value::StrMap(m) => Value::Str(m.get(f).cloned().unwrap_or_default()),
                 Value::AnyMap(m) => m.get(f).cloned().unwrap_or(Value::Invalid),
                 Value::Data(d) => match f.as_str() {
-                    "Labels" => Value::StrMap(Rc::new(d.labels.clone())),
-                    "ExternalLabels" => Value::StrMap(Rc::new(d.external_labels.clone())),
+                    "Labels" => Value::StrMap(d.labels.clone()),
+                    "ExternalLabels" => Value::StrMap(d.external_labels.clone()),
                     "ExternalURL" => Value::Str(d.external_url.clone()),
                     "Value" => Value::Float(d.value),
                     _ => {

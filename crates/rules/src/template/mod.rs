@@ -17,7 +17,7 @@ pub(crate) mod timefmt;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-pub use exec::{AlertData, QuerySample, Value};
+pub use exec::{AlertData, QuerySample, StrMap, Value};
 pub use funcs::{
     graph_link, humanize, humanize1024, humanize_duration, humanize_percentage, humanize_timestamp,
     query_escape, sprintf, table_link,
@@ -93,12 +93,21 @@ impl Template {
         data: &AlertData,
         env: &ExpandEnv<'_>,
     ) -> Result<String, TemplateError> {
-        let root = Value::Data(Rc::new(data.clone()));
+        self.expand_alert_rc(&Rc::new(data.clone()), env)
+    }
+
+    /// `expand_alert` over shared data (one per alert, many templates).
+    pub fn expand_alert_rc(
+        &self,
+        data: &Rc<AlertData>,
+        env: &ExpandEnv<'_>,
+    ) -> Result<String, TemplateError> {
+        let root = Value::Data(data.clone());
         let mut ex = exec::Exec::new(&self.name, env, root.clone());
-        ex.define("$labels", Value::StrMap(Rc::new(data.labels.clone())));
+        ex.define("$labels", Value::StrMap(data.labels.clone()));
         ex.define(
             "$externalLabels",
-            Value::StrMap(Rc::new(data.external_labels.clone())),
+            Value::StrMap(data.external_labels.clone()),
         );
         ex.define("$externalURL", Value::Str(data.external_url.clone()));
         ex.define("$value", Value::Float(data.value));

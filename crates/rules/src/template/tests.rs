@@ -2,18 +2,22 @@ use super::*;
 
 fn data() -> AlertData {
     AlertData {
-        labels: [
-            ("instance", "db1.example.com:9100"),
-            ("job", "node"),
-            ("severity", "page"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect(),
-        external_labels: [("cluster", "eu1")]
+        labels: std::rc::Rc::new(
+            [
+                ("instance", "db1.example.com:9100"),
+                ("job", "node"),
+                ("severity", "page"),
+            ]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        ),
+        external_labels: std::rc::Rc::new(
+            [("cluster", "eu1")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
         external_url: "http://prom.example.com:9090/prom".into(),
         value: 0.123456,
     }
