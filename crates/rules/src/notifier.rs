@@ -120,6 +120,7 @@ pub struct Notifier {
     queue: Mutex<VecDeque<NotifierAlert>>,
     wake: tokio::sync::Notify,
     stop: tokio::sync::Notify,
+    drain_on_stop: std::sync::atomic::AtomicBool,
     sets: RwLock<Vec<AmSet>>,
     settings: RwLock<Settings>,
     pub metrics: NotifierMetrics,
@@ -136,6 +137,7 @@ impl Notifier {
             queue: Mutex::new(VecDeque::new()),
             wake: tokio::sync::Notify::new(),
             stop: tokio::sync::Notify::new(),
+            drain_on_stop: std::sync::atomic::AtomicBool::new(false),
             sets: RwLock::new(Vec::new()),
             settings: RwLock::new(Settings {
                 external_labels: Labels::empty(),
@@ -276,8 +278,10 @@ impl Notifier {
         })
     }
 
-    /// Stops `run`.
-    pub fn stop(&self) {
+    /// Stops `run`; with `drain` (`--alertmanager.drain-notification-queue-on-shutdown`)
+    /// the queued alerts are sent first.
+    pub fn stop(&self, drain: bool) {
+        self.drain_on_stop.store(drain, Ordering::Relaxed);
         self.stop.notify_one();
     }
 
@@ -304,10 +308,32 @@ impl Notifier {
             self.refresh_discovery(false);
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = self.stop.notified() => return,
+                _ = self.stop.notified() => {
+                    if self.drain_on_stop.load(Ordering::Relaxed) {
+                        self.drain().await;
+                    }
+                    return;
+                }
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
         }
+    }
+
+    async fn drain(&self) {
+        while self.queue_len() > 0 {
+            let batch: Vec<NotifierAlert> = {
+                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let n = q.len().min(MAX_BATCH_SIZE);
+                q.drain(..n).collect()
+            };
+            let n = batch.len();
+            if !self.send_all(batch).await {
+                self.metrics
+                    .dropped_total
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        self.metrics.queue_length.store(0, Ordering::Relaxed);
     }
 
     /// POSTs a batch to every Alertmanager; true if any accepted it.

@@ -35,6 +35,9 @@ struct UnitTestFile {
     group_eval_order: Vec<String>,
     #[serde(default)]
     tests: Vec<TestGroup>,
+    /// Compare sample values with a relative tolerance of 1e-6.
+    #[serde(default)]
+    fuzzy_compare: bool,
 }
 
 #[derive(Deserialize)]
@@ -164,7 +167,7 @@ pub fn run_test_file(path: &Path, warn: &mut dyn Write) -> Result<(), Vec<String
     }
     let mut errs = Vec::new();
     for tg in utf.tests {
-        if let Err(e) = run_group_test(tg, eval_interval, &order, &rule_files) {
+        if let Err(e) = run_group_test(tg, eval_interval, &order, &rule_files, utf.fuzzy_compare) {
             errs.extend(e);
         }
     }
@@ -331,6 +334,7 @@ fn run_group_test(
     eval_interval: Duration,
     order: &BTreeMap<String, usize>,
     rule_files: &[PathBuf],
+    fuzzy: bool,
 ) -> Result<(), Vec<String>> {
     let interval = tg
         .interval
@@ -548,8 +552,11 @@ fn run_group_test(
         }
         got.sort_by(|a, b| a.0.cmp(&b.0));
         exp.sort_by(|a, b| a.0.cmp(&b.0));
-        let same =
-            got.len() == exp.len() && got.iter().zip(&exp).all(|(g, e)| g.0 == e.0 && g.1 == e.1);
+        let same = got.len() == exp.len()
+            && got
+                .iter()
+                .zip(&exp)
+                .all(|(g, e)| g.0 == e.0 && (g.1 == e.1 || (fuzzy && almost_equal(g.1, e.1))));
         if !same {
             errs.push(format!(
                 "    expr: {}, time: {},\n        exp: {}\n        got: {}",
@@ -565,6 +572,24 @@ fn run_group_test(
     } else {
         Err(errs)
     }
+}
+
+/// Prometheus's `almost.Equal` with its test epsilon (1e-6, relative).
+fn almost_equal(a: f64, b: f64) -> bool {
+    const EPSILON: f64 = 1e-6;
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+    if a.is_nan() && b.is_nan() {
+        return true;
+    }
+    if a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
+        return diff < EPSILON * MIN_NORMAL;
+    }
+    diff / abs_sum.min(f64::MAX) < EPSILON
 }
 
 /// Go's `time.Duration.String()` for whole milliseconds.
@@ -625,6 +650,14 @@ mod tests {
         assert!(vals("Inf -Inf NaN")[2].unwrap().is_nan());
         assert!(parse_series_values("abc").is_err());
         assert!(parse_series_values("1+1y3").is_err());
+    }
+
+    #[test]
+    fn fuzzy_equality() {
+        assert!(almost_equal(1.0, 1.0 + 1e-9));
+        assert!(!almost_equal(1.0, 1.001));
+        assert!(almost_equal(f64::NAN, f64::NAN));
+        assert!(!almost_equal(0.0, 1e-9));
     }
 
     #[test]

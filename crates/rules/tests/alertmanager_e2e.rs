@@ -328,7 +328,7 @@ fn alert_reaches_real_alertmanager_survives_restart_and_resolves() {
     assert!(sent >= 3);
 
     m.stop();
-    notifier.stop();
+    notifier.stop(false);
     feed_stop.store(true, Ordering::Relaxed);
     hook_stop.store(true, Ordering::Relaxed);
     am.stop();

@@ -97,3 +97,25 @@ fn print_outputs() {
         println!("{}", ours(&f).1);
     }
 }
+
+/// Fields newer than the promtool installed here (Prometheus 2.53's
+/// `fuzzy_compare`): checked by name only.
+#[test]
+fn newer_format_fixtures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unittest_253");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("fixture dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2);
+    for f in files {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
+        let (ok, output) = ours(&f);
+        assert_eq!(ok, name.starts_with("pass_"), "{name}:\n{output}");
+    }
+}
