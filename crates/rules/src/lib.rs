@@ -3,9 +3,14 @@
 //! `promtool test rules`-style unit tests.
 //!
 //! This crate reads series only through `vigil_model::storage::Queryable`
-//! (via the PromQL engine) and writes only through `Appender`; it never
-//! touches TSDB files, and it knows nothing of the HTTP API: the status
-//! structs it exposes are plain data the binary adapts.
+//! (via the PromQL engine) and writes only through `Appender`; it knows
+//! nothing of the HTTP API: the status structs it exposes are plain data
+//! the binary adapts. (`vigil test rules` alone opens a scratch TSDB head.)
+//!
+//! Entry points: [`manager::RuleManager`] (run rule groups),
+//! [`notifier::Notifier`] (send alerts), [`check::check_rules`]
+//! (`vigil check rules`), [`unittest::test_rules`] (`vigil test rules`),
+//! [`rulefmt::load_rule_file`] and [`template::Template`].
 
 pub mod check;
 pub mod group;
