@@ -74,7 +74,7 @@ impl Alertmanager {
 
     fn stop(mut self) {
         // By PID: SIGTERM, then reap.
-        unsafe_kill(self.child.id());
+        kill_pid(self.child.id());
         let _ = self.child.wait();
     }
 }
@@ -86,7 +86,7 @@ impl Drop for Alertmanager {
     }
 }
 
-fn unsafe_kill(pid: u32) {
+fn kill_pid(pid: u32) {
     let _ = Command::new("kill").arg(pid.to_string()).status();
 }
 

@@ -124,11 +124,13 @@ impl Value {
     }
 }
 
+/// Go prints a `*sample` as `&{map[...] value}`.
 fn print_sample(s: &QuerySample) -> String {
+    let parts: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     format!(
-        "0x{:x}",
-        // Go prints a pointer's address; any stable token will do.
-        s as *const QuerySample as usize
+        "&{{map[{}] {}}}",
+        parts.join(" "),
+        format_g(s.value, None, false)
     )
 }
 

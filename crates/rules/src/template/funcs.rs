@@ -139,7 +139,7 @@ pub(crate) fn call(ex: &mut Exec, name: &str, args: Vec<Value>, line: usize) -> 
             want(ex, name, &args, 1, line)?;
             Value::Bool(!args[0].truth())
         }
-        "and" | "or" => unreachable_and_or(ex, name, line)?,
+        "and" | "or" => and_or_as_value(ex, name, line)?,
         "len" => {
             want(ex, name, &args, 1, line)?;
             Value::Int(match &args[0] {
@@ -412,7 +412,7 @@ pub(crate) fn call(ex: &mut Exec, name: &str, args: Vec<Value>, line: usize) -> 
     })
 }
 
-fn unreachable_and_or(ex: &Exec, name: &str, line: usize) -> R<Value> {
+fn and_or_as_value(ex: &Exec, name: &str, line: usize) -> R<Value> {
     // `and`/`or` are evaluated lazily by the executor; reaching here means
     // they were used as a bare value.
     Err(ex.err(

@@ -295,3 +295,11 @@ mod props {
         }
     }
 }
+
+#[test]
+fn samples_print_like_go_pointers() {
+    assert_eq!(
+        ok("{{ query \"up\" | first }}"),
+        "&{map[__name__:up instance:b] 1}"
+    );
+}
