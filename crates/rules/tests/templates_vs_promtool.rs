@@ -40,6 +40,7 @@ const TEMPLATES: &[&str] = &[
     "{{ humanize \"1234.5\" }} {{ humanizeDuration \"90\" }}",
     "{{ tableLink \"up == 0\" }} {{ graphLink \"rate(x[5m])\" }}",
     "{{ with $labels.nope }}x{{ else }}no-nope{{ end }} {{ range $i, $e := query \"metric < 0\" | sortByLabel \"instance\" }}{{ $i }}{{ $e.Value }}{{ end }}",
+    "{{ query \"metric == 1\" | first }} {{ toTime 1435065584.128 }}",
 ];
 
 const VALUES: &[(&str, &str)] = &[

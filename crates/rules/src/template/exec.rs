@@ -124,11 +124,11 @@ impl Value {
     }
 }
 
-/// Go prints a `*sample` as `&{map[...] value}`.
+/// Go templates print a `*sample` dereferenced: `{map[...] value}`.
 fn print_sample(s: &QuerySample) -> String {
     let parts: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     format!(
-        "&{{map[{}] {}}}",
+        "{{map[{}] {}}}",
         parts.join(" "),
         format_g(s.value, None, false)
     )

@@ -300,6 +300,6 @@ mod props {
 fn samples_print_like_go_pointers() {
     assert_eq!(
         ok("{{ query \"up\" | first }}"),
-        "&{map[__name__:up instance:b] 1}"
+        "{map[__name__:up instance:b] 1}"
     );
 }
