@@ -41,6 +41,12 @@ const TEMPLATES: &[&str] = &[
     "{{ tableLink \"up == 0\" }} {{ graphLink \"rate(x[5m])\" }}",
     "{{ with $labels.nope }}x{{ else }}no-nope{{ end }} {{ range $i, $e := query \"metric < 0\" | sortByLabel \"instance\" }}{{ $i }}{{ $e.Value }}{{ end }}",
     "{{ query \"metric == 1\" | first }} {{ toTime 1435065584.128 }}",
+    "{{ $labels.instance | reReplaceAll \"[0-9]+\" \"N\" }} {{ printf \"%.0f|%s|%d\" $value $value $value }} {{ $value | printf \"%.1f%%\" }}",
+    "{{ humanize 0.0000001234 }} {{ humanize1024 -2048 }} {{ humanizeDuration 0.000001 }} {{ humanizeDuration 59.9999 }} {{ humanizePercentage 0.999999 }}",
+    "{{ with $x := 1 }}{{ $x }}{{ end }} {{ len \"h\u{00e9}llo\" }} [{{ index $labels \"nope\" }}] {{ printf \"%v\" $labels }} {{ printf \"%q\" 65 }}",
+    "{{ printf \"%5.1f|%-8s|%08.3f|%+.2e\" $value \"ab\" $value $value }} {{ 1 | printf \"%d-%d\" 2 }} {{ toUpper (printf \"%s-%s\" \"a\" \"b\") }}",
+    "{{ match \"(?i)^V1$\" $labels.instance }} {{ reReplaceAll \"(?P<x>v)(\\\\d+)\" \"${2}${x}\" $labels.instance }} {{ \"abc\" | len }} {{ stripPort \"host:80\" }}",
+    "{{ if not (eq $labels.instance \"v1\") }}not-v1{{ end }}",
 ];
 
 const VALUES: &[(&str, &str)] = &[
