@@ -349,7 +349,7 @@ pub fn parse_rule_file(text: &str, path: &Path) -> Result<RuleFile, Vec<RuleFile
     })
 }
 
-fn check_keys(node: &PNode, allowed: &[&str], ty: &str, out: &mut Vec<(Pos, String)>) {
+pub(crate) fn check_keys(node: &PNode, allowed: &[&str], ty: &str, out: &mut Vec<(Pos, String)>) {
     for (k, p, _) in node.entries() {
         if !allowed.contains(&k.as_str()) {
             out.push((*p, format!("field {k} not found in type {ty}")));

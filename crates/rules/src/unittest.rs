@@ -22,7 +22,8 @@ use vigil_tsdb::head::{Head, HeadOptions};
 
 use crate::group::Group;
 use crate::rule::{query_vector, AlertState, EvalEnv, Rule};
-use crate::rulefmt::load_rule_file;
+use crate::rulefmt::{check_keys, load_rule_file};
+use crate::yamlpos::{PNode, Pos};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +138,7 @@ pub fn test_rules(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -
 pub fn run_test_file(path: &Path, warn: &mut dyn Write) -> Result<(), Vec<String>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    unknown_fields(&text)?;
     let utf: UnitTestFile = serde_yaml_ng::from_str(&text).map_err(|e| vec![e.to_string()])?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut rule_files = Vec::new();
@@ -176,6 +178,95 @@ pub fn run_test_file(path: &Path, warn: &mut dyn Write) -> Result<(), Vec<String
     } else {
         Err(errs)
     }
+}
+
+/// Unknown keys, all of them, in promtool's (Go-YAML's) words.
+fn unknown_fields(text: &str) -> Result<(), Vec<String>> {
+    let Ok(Some(root)) = crate::yamlpos::index(text) else {
+        // Syntax errors are reported by the typed parse.
+        return Ok(());
+    };
+    let mut out = Vec::new();
+    let keys = |n: &PNode, allowed: &[&str], ty: &str, out: &mut Vec<(Pos, String)>| {
+        check_keys(n, allowed, ty, out)
+    };
+    keys(
+        &root,
+        &[
+            "rule_files",
+            "evaluation_interval",
+            "group_eval_order",
+            "tests",
+            "fuzzy_compare",
+        ],
+        "main.unitTestFile",
+        &mut out,
+    );
+    for tg in root.get("tests").map(PNode::items).unwrap_or_default() {
+        keys(
+            tg,
+            &[
+                "interval",
+                "input_series",
+                "alert_rule_test",
+                "promql_expr_test",
+                "external_labels",
+                "external_url",
+                "name",
+            ],
+            "main.testGroup",
+            &mut out,
+        );
+        for s in tg.get("input_series").map(PNode::items).unwrap_or_default() {
+            keys(s, &["series", "values"], "main.series", &mut out);
+        }
+        for a in tg
+            .get("alert_rule_test")
+            .map(PNode::items)
+            .unwrap_or_default()
+        {
+            keys(
+                a,
+                &["eval_time", "alertname", "exp_alerts"],
+                "main.alertTestCase",
+                &mut out,
+            );
+            for e in a.get("exp_alerts").map(PNode::items).unwrap_or_default() {
+                keys(
+                    e,
+                    &["exp_labels", "exp_annotations"],
+                    "main.alert",
+                    &mut out,
+                );
+            }
+        }
+        for p in tg
+            .get("promql_expr_test")
+            .map(PNode::items)
+            .unwrap_or_default()
+        {
+            keys(
+                p,
+                &["expr", "eval_time", "exp_samples"],
+                "main.promqlTestCase",
+                &mut out,
+            );
+            for e in p.get("exp_samples").map(PNode::items).unwrap_or_default() {
+                keys(e, &["labels", "value"], "main.sample", &mut out);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = out
+        .iter()
+        .map(|(p, m)| format!("  line {}: {m}", p.line))
+        .collect();
+    Err(vec![format!(
+        "yaml: unmarshal errors:\n{}",
+        lines.join("\n")
+    )])
 }
 
 /// One value of the expanding notation: a number, `stale`, or omitted.
