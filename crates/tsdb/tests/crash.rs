@@ -68,7 +68,7 @@ fn crash_child() {
         // Only after commit returned is the batch promised.
         writeln!(ledger, "C {t}").expect("ledger write");
         batches += 1;
-        if batches % 150 == 0 {
+        if batches.is_multiple_of(150) {
             let mint = t - 120_000;
             writeln!(ledger, "T {mint}").expect("ledger write");
             head.truncate(mint).expect("truncate");
