@@ -166,9 +166,11 @@ fn snap_series(r: u64, s: &MemSeries, mint: i64, maxt: i64) -> Option<RawSnap> {
         ooo_disk: Vec::new(),
         ooo_mem: Vec::new(),
     };
-    if s.head.num_samples() > 0 && overlaps(s.head_mint, s.head.last_t(), mint, maxt) {
-        snap.mem
-            .push((s.head_mint, s.head.last_t(), s.head.bytes().into()));
+    if s.head.num_samples() > 0 {
+        let hm = s.head_mint();
+        if overlaps(hm, s.head.last_t(), mint, maxt) {
+            snap.mem.push((hm, s.head.last_t(), s.head.bytes().into()));
+        }
     }
     if let Some(x) = &s.extra {
         for c in &x.unmapped {
