@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs the real peers the end-to-end
+# tests use (Debian packages), checks formatting and lints, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-test-deps.sh
+
+# Prometheus's PromQL test scripts live beside the repository (see README).
+export VIGIL_PROMQL_TESTS="${VIGIL_PROMQL_TESTS:-$(cd .. && pwd)/shared/promql-tests}"
+# Bounded property/fuzz work in CI; raise locally for longer runs.
+export PROPTEST_CASES="${PROPTEST_CASES:-256}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo build (binary for end-to-end tests)"
+cargo build --locked --bin vigil
+
+echo "== tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
