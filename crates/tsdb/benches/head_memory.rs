@@ -93,4 +93,21 @@ fn main() {
     );
     drop(targets);
     head.close().unwrap();
+    drop(head);
+    // Restart: replay chunks_head and the WAL.
+    let started = std::time::Instant::now();
+    let head = Head::open(dir.path(), HeadOptions::default()).unwrap();
+    let took = started.elapsed();
+    let samples = head
+        .stats()
+        .samples_appended
+        .load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "head replay: {} series, {} samples in {:.2?} ({:.1} M samples/s)",
+        head.num_series(),
+        n as i64 * SCRAPES,
+        took,
+        (n as f64 * SCRAPES as f64) / took.as_secs_f64() / 1e6
+    );
+    let _ = samples;
 }

@@ -303,3 +303,112 @@ fn prometheus_reads_a_vigil_data_dir() {
     assert_eq!(got.len(), 50);
     assert_eq!(got, want);
 }
+
+/// Restart time, Vigil vs Prometheus, on the same data dir written by
+/// Vigil's head (100k series x 480 samples = 2 h at 15 s). A measurement,
+/// not a check: run with
+/// `cargo test --release -p vigil-tsdb --test prometheus_head -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn restart_time_vs_prometheus() {
+    if !have_prometheus() {
+        return;
+    }
+    let series: usize = std::env::var("VIGIL_RESTART_SERIES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let samples: i64 = std::env::var("VIGIL_RESTART_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(480);
+    let dir = tempfile::tempdir().unwrap();
+    // VIGIL_RESTART_DIR keeps the generated dir for repeated measurements.
+    let keep = std::env::var("VIGIL_RESTART_DIR")
+        .ok()
+        .map(std::path::PathBuf::from);
+    let data = keep.clone().unwrap_or_else(|| dir.path().join("data"));
+    let reuse = keep.is_some() && data.join("wal").exists();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Stay inside one 2 h block range so neither system compacts at start.
+    let start = (now / 7_200_000) * 7_200_000 - 7_200_000 + 1;
+    let step = 7_000_000 / samples;
+    if !reuse {
+        let head = Head::open(&data, HeadOptions::default()).unwrap();
+        let labels: Vec<Labels> = (0..series)
+            .map(|i| {
+                Labels::from_pairs(&[
+                    ("__name__", format!("metric_{}", i % 500).as_str()),
+                    ("instance", format!("host-{}:9100", i / 2000).as_str()),
+                    ("job", "node"),
+                    ("idx", (i % 2000).to_string().as_str()),
+                ])
+            })
+            .collect();
+        let mut refs = vec![0u64; series];
+        for k in 0..samples {
+            for (chunk_i, chunk) in labels.chunks(2000).enumerate() {
+                let mut app = head.appender();
+                for (j, l) in chunk.iter().enumerate() {
+                    let i = chunk_i * 2000 + j;
+                    refs[i] = app
+                        .append(refs[i], l, start + k * step, (k * (i as i64 % 7)) as f64)
+                        .unwrap();
+                }
+                app.commit().unwrap();
+            }
+        }
+        head.close().unwrap();
+    }
+    let wal_bytes: u64 = std::fs::read_dir(data.join("wal"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let t0 = Instant::now();
+    let cpu0 = process_cpu_secs();
+    let head = Head::open(&data, HeadOptions::default()).unwrap();
+    let vigil = t0.elapsed();
+    let vigil_cpu = process_cpu_secs() - cpu0;
+    assert_eq!(head.num_series() as usize, series);
+    drop(head);
+    if std::env::var("VIGIL_RESTART_SKIP_PROMETHEUS").is_ok() {
+        eprintln!("vigil restart {vigil:.2?} ({vigil_cpu:.2} CPU-s)");
+        return;
+    }
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();
+    let t0 = Instant::now();
+    let prom = Prom::start(&data, &cfg);
+    let prom_t = t0.elapsed();
+    let prom_cpu = child_cpu_secs(prom.child.id());
+    prom.stop();
+    eprintln!(
+        "restart with {series} series x {samples} samples ({} MB of WAL): vigil {:.2?} ({vigil_cpu:.2} CPU-s), prometheus {:.2?} ({prom_cpu:.2} CPU-s)",
+        wal_bytes / 1_000_000,
+        vigil,
+        prom_t
+    );
+}
+
+fn process_cpu_secs() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we pass.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// utime + stime of a running child, from /proc.
+fn child_cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let u: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    let s: f64 = f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    (u + s) / ticks
+}

@@ -299,12 +299,6 @@ impl MemSeries {
         self.mmapped = chunks.into_boxed_slice();
     }
 
-    /// Newest timestamp in on-disk in-order chunks (replay skips WAL
-    /// samples up to it).
-    pub(crate) fn mmapped_max_t(&self) -> i64 {
-        self.mmapped.last().map_or(i64::MIN, |c| c.maxt)
-    }
-
     /// Drops data older than `mint`. Returns the number of chunks removed.
     pub(crate) fn truncate_before(&mut self, mint: i64) -> usize {
         let before = self.mmapped.len();
