@@ -125,6 +125,9 @@ pub struct HeadStats {
     pub checkpoint_deletions: AtomicU64,
     /// `prometheus_tsdb_mmap_chunk_corruptions_total`.
     pub mmap_chunk_corruptions: AtomicU64,
+    /// `vigil_tsdb_chunk_corruptions_total` (head part): chunks that failed
+    /// their CRC or decoding at query time.
+    pub chunk_corruptions: AtomicU64,
     /// `prometheus_tsdb_data_replay_duration_seconds` (gauge, in ms).
     pub replay_duration_ms: AtomicU64,
 }
@@ -254,6 +257,8 @@ pub(crate) struct HeadInner {
     pub(crate) ooo_min_time: AtomicI64,
     pub(crate) ooo_max_time: AtomicI64,
     pub(crate) min_valid_time: AtomicI64,
+    /// Newest sample in an inherited Prometheus WBL (`i64::MIN`: none).
+    pub(crate) wbl_max_time: AtomicI64,
     pub(crate) wal: Option<Wal>,
     pub(crate) chunks: ChunkDiskMapper,
     pub(crate) stats: HeadStats,
@@ -311,6 +316,7 @@ impl Head {
             ooo_min_time: AtomicI64::new(i64::MAX),
             ooo_max_time: AtomicI64::new(i64::MIN),
             min_valid_time: AtomicI64::new(opts.min_valid_time),
+            wbl_max_time: AtomicI64::new(i64::MIN),
             wal: None,
             chunks: mapper,
             stats: HeadStats::default(),
@@ -432,6 +438,16 @@ impl Head {
         let mut ts = write(&self.inner.tombstones);
         for s in stones {
             ts.entry(s.series_ref).or_default().push((s.mint, s.maxt));
+        }
+        Ok(())
+    }
+
+    /// Flushes and fsyncs the WAL's current segment: the hook for
+    /// `--storage.tsdb.wal-fsync-interval` (commit itself only guarantees
+    /// the data reached the kernel).
+    pub fn sync_wal(&self) -> Result<(), HeadError> {
+        if let Some(w) = &self.inner.wal {
+            w.sync()?;
         }
         Ok(())
     }

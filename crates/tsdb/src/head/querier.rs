@@ -199,6 +199,8 @@ fn snap_series(r: u64, s: &MemSeries, mint: i64, maxt: i64) -> Option<RawSnap> {
 }
 
 fn corruption(head: &HeadInner, r: u64, e: impl std::fmt::Display) -> StorageError {
+    head.stats.chunk_corruptions.fetch_add(1, Ordering::Relaxed);
+    tracing::error!("head chunk of series ref {r}: {e}");
     StorageError::Corruption {
         location: format!(
             "head chunk of series ref {r} in {}",

@@ -131,6 +131,7 @@ pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
         }
         Err(e) => return Err(e),
     }
+    replay_wbl(h, &mut st)?;
     if !st.mmapped.is_empty() {
         tracing::info!(
             series = st.mmapped.len(),
@@ -157,6 +158,90 @@ pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
         samples = st.samples_applied,
         "head replayed"
     );
+    Ok(())
+}
+
+/// Replays `wbl/`, the write-behind log where Prometheus (with an
+/// out-of-order window) keeps out-of-order samples. Vigil logs those in the
+/// WAL, so it only reads a WBL it inherits; its samples are taken as
+/// accepted out-of-order samples. The WBL is kept until a truncation passes
+/// its newest sample (see `truncate`).
+fn replay_wbl(h: &HeadInner, st: &mut ReplayState) -> Result<(), HeadError> {
+    let dir = h.dir.join("wbl");
+    let segs = wal::list_segments(&dir)?;
+    if segs.is_empty() {
+        return Ok(());
+    }
+    let min_valid = h.min_valid_time.load(Ordering::Relaxed);
+    let mut r = match RecordReader::new(&dir, segs) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("ignoring WBL: {e}");
+            return Ok(());
+        }
+    };
+    let mut samples = Vec::new();
+    let mut n = 0u64;
+    loop {
+        let rec = match r.next() {
+            Ok(Some(rec)) => rec,
+            Ok(None) => break,
+            Err(e) => {
+                // The WBL holds data also written by a WAL-less OOO path we
+                // do not continue; keep what was read, never repair it.
+                h.stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("corrupt WBL, replayed what was readable: {e}");
+                break;
+            }
+        };
+        if RecordType::of(rec) != Some(RecordType::Samples) {
+            continue;
+        }
+        samples.clear();
+        if record::decode_samples(rec, &mut samples).is_err() {
+            continue;
+        }
+        for s in &samples {
+            let r = st
+                .multi_ref
+                .get(&s.series_ref)
+                .copied()
+                .unwrap_or(s.series_ref);
+            if s.t < min_valid {
+                continue;
+            }
+            let mut shard = lock(&h.shards[shard_of(r)]);
+            let Some(series) = shard.series.get_mut(&r) else {
+                st.unknown_refs += 1;
+                continue;
+            };
+            let ctx = ApplyCtx {
+                series_ref: r,
+                chunk_range: h.opts.chunk_range,
+                // Prometheus accepted these: take them whatever our window.
+                ooo_window: i64::MAX,
+                head_max_t: i64::MIN,
+                mapper: &h.chunks,
+            };
+            match series.apply(s.t, s.v, &ctx) {
+                Applied::OutOfOrder { chunk_cut } => {
+                    n += 1;
+                    st.chunks += chunk_cut as u64;
+                    st.olo = st.olo.min(s.t);
+                    st.ohi = st.ohi.max(s.t);
+                }
+                Applied::InOrder { chunk_cut } => {
+                    n += 1;
+                    st.chunks += chunk_cut as u64;
+                    st.lo = st.lo.min(s.t);
+                    st.hi = st.hi.max(s.t);
+                }
+                _ => {}
+            }
+            h.wbl_max_time.fetch_max(s.t, Ordering::Relaxed);
+        }
+    }
+    tracing::info!(samples = n, "replayed out-of-order samples from the WBL");
     Ok(())
 }
 

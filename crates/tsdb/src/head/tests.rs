@@ -683,3 +683,41 @@ fn corrupt_head_chunk_file_is_rebuilt_from_wal() {
     assert_eq!(h.stats().mmap_chunk_corruptions.load(Ordering::Relaxed), 1);
     assert_eq!(all(&h), want);
 }
+
+/// Out-of-order samples a Prometheus with an OOO window left in `wbl/` are
+/// replayed (whatever Vigil's own window) and merged in queries.
+#[test]
+fn inherited_wbl_is_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = lbl(&[("__name__", "x")]);
+    let r;
+    {
+        let h = open(dir.path());
+        let mut app = h.appender();
+        r = app.append(0, &l, 100_000, 1.0).unwrap();
+        app.append(r, &l, 200_000, 2.0).unwrap();
+        app.commit().unwrap();
+        h.close().unwrap();
+    }
+    {
+        let wbl = crate::wal::Wal::open(&dir.path().join("wbl"), crate::wal::WalOptions::default())
+            .unwrap();
+        let mut buf = Vec::new();
+        record::encode_samples(
+            &[record::RefSample {
+                series_ref: r,
+                t: 150_000,
+                v: 1.5,
+            }],
+            &mut buf,
+        );
+        wbl.log(&[&buf], &mut WalScratch::default()).unwrap();
+    }
+    let h = open(dir.path());
+    let ts: Vec<i64> = all(&h)[0].1.iter().map(|x| x.0).collect();
+    assert_eq!(ts, vec![100_000, 150_000, 200_000]);
+    assert_eq!(h.ooo_time_range(), Some((150_000, 150_000)));
+    // Once a truncation passes it, the WBL goes.
+    h.truncate(160_000).unwrap();
+    assert!(!dir.path().join("wbl").exists());
+}
