@@ -198,6 +198,19 @@ fn snap_series(r: u64, s: &MemSeries, mint: i64, maxt: i64) -> Option<RawSnap> {
     (!empty).then_some(snap)
 }
 
+/// A head chunk read failed: I/O trouble is reported as such, anything else
+/// as corruption (counted).
+fn chunk_read_error(
+    head: &HeadInner,
+    r: u64,
+    e: crate::head_chunks::HeadChunksError,
+) -> StorageError {
+    match e {
+        crate::head_chunks::HeadChunksError::Io { .. } => StorageError::Io(e.to_string()),
+        e => corruption(head, r, e),
+    }
+}
+
 fn corruption(head: &HeadInner, r: u64, e: impl std::fmt::Display) -> StorageError {
     head.stats.chunk_corruptions.fetch_add(1, Ordering::Relaxed);
     tracing::error!("head chunk of series ref {r}: {e}");
@@ -246,7 +259,7 @@ pub(crate) fn snapshot(
             let chunk = head
                 .chunks
                 .chunk(c.r)
-                .map_err(|e| corruption(head, snap.r, e))?;
+                .map_err(|e| chunk_read_error(head, snap.r, e))?;
             chunks.push(SeriesChunk::Mapped {
                 mint: c.mint,
                 maxt: c.maxt,
@@ -266,7 +279,7 @@ pub(crate) fn snapshot(
             let chunk = head
                 .chunks
                 .chunk(c.r)
-                .map_err(|e| corruption(head, snap.r, e))?;
+                .map_err(|e| chunk_read_error(head, snap.r, e))?;
             let mut it = ChunkIter::from_raw(chunk.encoding(), chunk.data())
                 .map_err(|e| corruption(head, snap.r, e))?;
             while let Some(s) = it.next().map_err(|e| corruption(head, snap.r, e))? {
