@@ -258,7 +258,7 @@ impl fmt::Display for AnalyzeReport {
 }
 
 /// Calls `f` for every sample in `[mint, maxt]` of every series of `dir`'s
-/// blocks matching `matchers` (all series when empty), series in label
+/// blocks matching `matchers` (every named series when empty), series in label
 /// order, samples in time order; overlapping blocks are merged.
 pub fn dump(
     dir: &Path,
@@ -274,6 +274,14 @@ pub fn dump(
         .map(|b| Box::new(b.querier(mint, maxt)) as Box<dyn Querier>)
         .collect();
     let q = MergeQuerier::new(queriers);
+    let every;
+    let matchers = if matchers.is_empty() {
+        every = [Matcher::new(vigil_model::MatchOp::Regex, METRIC_NAME, ".+")
+            .map_err(|e| StorageError::Io(e.to_string()))?];
+        &every[..]
+    } else {
+        matchers
+    };
     for s in q.select(None, matchers)? {
         let mut it = s.iter();
         while let Some(x) = it.next()? {
