@@ -105,6 +105,15 @@ fn prometheus_data_dir_opens_with_every_sample() {
         theirs.lines().count()
     );
 
+    // Everything Prometheus wrote passes our verifier.
+    let report = vigil_tsdb::tools::verify(&data).unwrap();
+    assert!(report.is_ok(), "{report}");
+    assert!(
+        report.blocks.iter().all(|b| b.warnings.is_empty()),
+        "{report}"
+    );
+    assert!(report.head.wal_records > 0, "{report}");
+
     let db = Db::open(&data, DbOptions::default()).unwrap();
     assert!(db.blocks().len() >= 2);
     let q = db.querier(i64::MIN, i64::MAX).unwrap();

@@ -16,6 +16,9 @@ use crate::block::{list_block_dirs, Block};
 use crate::db::merge::MergeQuerier;
 use crate::meta::BlockMeta;
 
+mod verify;
+pub use verify::{verify, BlockVerdict, HeadVerdict, VerifyReport};
+
 /// One row of `tsdb list`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockListing {
@@ -25,7 +28,7 @@ pub struct BlockListing {
 }
 
 /// Opens every block of `dir`, ordered by min time (as Prometheus orders them).
-fn open_blocks(dir: &Path) -> Result<Vec<Block>, StorageError> {
+pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Block>, StorageError> {
     let mut blocks = list_block_dirs(dir)?
         .into_iter()
         .map(|(_, p)| Block::open(&p))
