@@ -14,7 +14,9 @@ pub use backfill::{
     compatible_block_duration, dir_size, BackfillSeriesId, BackfillStats, BlockWriter,
     WrittenBlock, DEFAULT_BLOCK_DURATION,
 };
-pub use querier::{postings_for_matchers, BlockQuerier, BlockSeries, BlockSeriesIter};
+pub use querier::{
+    chunk_corruptions_total, postings_for_matchers, BlockQuerier, BlockSeries, BlockSeriesIter,
+};
 pub use writer::{BlockBuilder, TMP_CREATION_SUFFIX};
 
 use std::path::{Path, PathBuf};

@@ -306,6 +306,7 @@ fn corrupt_chunk_fails_only_that_series() {
     std::fs::write(&seg, &bytes).unwrap();
     let b = Block::open(&dir_path).unwrap();
     let q = b.querier(i64::MIN, i64::MAX);
+    let before = chunk_corruptions_total();
     let bad = q
         .select_series(&[
             Matcher::equal("instance", "host-3:9100"),
@@ -322,6 +323,7 @@ fn corrupt_chunk_fails_only_that_series() {
         }
         other => panic!("expected corruption, got {other:?}"),
     }
+    assert!(chunk_corruptions_total() > before);
     let good = q
         .select_series(&[Matcher::equal("instance", "host-4:9100")])
         .unwrap();
