@@ -331,3 +331,23 @@ fn delete_and_clean_tombstones() {
     let db = Db::open(dir.path(), opts()).unwrap();
     assert_eq!(read(&db, i64::MIN, i64::MAX), want);
 }
+
+#[test]
+fn background_compaction_persists_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.compaction_interval = std::time::Duration::from_millis(50);
+    let db = Db::open(dir.path(), o).unwrap();
+    let mut want = Data::new();
+    // 6h of data: [0,2h) and [2h,4h) go to blocks, the head keeps [4h,6h).
+    append(&db, 5, 0, 6 * H, &mut want);
+    let handle = db.start_background_compaction();
+    let start = std::time::Instant::now();
+    while db.blocks().len() < 2 && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(db.blocks().len(), 2);
+    db.close().unwrap();
+    handle.join().unwrap();
+    assert_eq!(read(&db, i64::MIN, i64::MAX), want);
+}
