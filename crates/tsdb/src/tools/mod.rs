@@ -51,7 +51,17 @@ pub fn list(dir: &Path) -> Result<Vec<BlockListing>, StorageError> {
         .collect())
 }
 
-/// `tsdb list` as promtool prints it (non-human-readable form).
+impl From<&crate::block::WrittenBlock> for BlockListing {
+    fn from(b: &crate::block::WrittenBlock) -> Self {
+        BlockListing {
+            meta: b.meta.clone(),
+            size: b.size,
+        }
+    }
+}
+
+/// `tsdb list` as promtool prints it (non-human-readable form); also what
+/// `create-blocks-from` prints for the blocks it wrote.
 pub fn format_list(rows: &[BlockListing]) -> String {
     let mut table = vec![[
         "BLOCK ULID".to_string(),
