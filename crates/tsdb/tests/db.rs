@@ -351,3 +351,30 @@ fn background_compaction_persists_the_head() {
     handle.join().unwrap();
     assert_eq!(read(&db, i64::MIN, i64::MAX), want);
 }
+
+#[test]
+fn block_missing_its_index_is_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut want = Data::new();
+    backfill(dir.path(), 2, 0, 4 * H, 60_000, 7.0, &mut want);
+    let blocks = vigil_tsdb::block::list_block_dirs(dir.path()).unwrap();
+    std::fs::remove_file(blocks[0].1.join("index")).unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.blocks().len(), 1);
+    assert!(dir
+        .path()
+        .join("quarantine")
+        .join(blocks[0].0.to_string())
+        .exists());
+    // Quarantine survives restarts and is not loaded again.
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.blocks().len(), 1);
+    assert_eq!(
+        db.stats()
+            .quarantined_blocks
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
