@@ -1,0 +1,476 @@
+//! Range-vector functions (`rate`, `*_over_time`, ...) evaluated for every
+//! step of a grid over one series' samples.
+//!
+//! The caller hands in a series' samples once (stale markers removed, time
+//! ordered); windows `[end - range, end]` (closed on both sides, as in
+//! Prometheus 2.x) slide forward with two pointers, so a series is never
+//! re-read per step. Functions whose answer is order-sensitive in floating
+//! point (`sum_over_time`'s Kahan sum, `rate`'s reset corrections) add in
+//! exactly Prometheus's order.
+
+use vigil_model::Sample;
+
+use super::gomath::kahan_sum_inc;
+use super::EvalError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeFn {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Changes,
+    Resets,
+    Deriv,
+    PredictLinear,
+    HoltWinters,
+    AvgOverTime,
+    SumOverTime,
+    CountOverTime,
+    MinOverTime,
+    MaxOverTime,
+    LastOverTime,
+    PresentOverTime,
+    AbsentOverTime,
+    StddevOverTime,
+    StdvarOverTime,
+    QuantileOverTime,
+    MadOverTime,
+}
+
+impl RangeFn {
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "rate" => RangeFn::Rate,
+            "increase" => RangeFn::Increase,
+            "delta" => RangeFn::Delta,
+            "irate" => RangeFn::Irate,
+            "idelta" => RangeFn::Idelta,
+            "changes" => RangeFn::Changes,
+            "resets" => RangeFn::Resets,
+            "deriv" => RangeFn::Deriv,
+            "predict_linear" => RangeFn::PredictLinear,
+            "holt_winters" | "double_exponential_smoothing" => RangeFn::HoltWinters,
+            "avg_over_time" => RangeFn::AvgOverTime,
+            "sum_over_time" => RangeFn::SumOverTime,
+            "count_over_time" => RangeFn::CountOverTime,
+            "min_over_time" => RangeFn::MinOverTime,
+            "max_over_time" => RangeFn::MaxOverTime,
+            "last_over_time" => RangeFn::LastOverTime,
+            "present_over_time" => RangeFn::PresentOverTime,
+            "absent_over_time" => RangeFn::AbsentOverTime,
+            "stddev_over_time" => RangeFn::StddevOverTime,
+            "stdvar_over_time" => RangeFn::StdvarOverTime,
+            "quantile_over_time" => RangeFn::QuantileOverTime,
+            "mad_over_time" => RangeFn::MadOverTime,
+            _ => return None,
+        })
+    }
+
+    /// Position of the range-vector argument.
+    pub fn matrix_arg(self) -> usize {
+        match self {
+            RangeFn::QuantileOverTime => 1,
+            _ => 0,
+        }
+    }
+
+    /// `last_over_time` acts like an offset and keeps `__name__`.
+    pub fn keeps_name(self) -> bool {
+        self == RangeFn::LastOverTime
+    }
+}
+
+/// Where the windows are: for step `i` the window is
+/// `[ends[i] - range, ends[i]]`; `eval_ts[i]` is the step's evaluation time.
+pub struct Windows<'a> {
+    pub ends: &'a [i64],
+    pub eval_ts: &'a [i64],
+    pub range: i64,
+    /// Scalar arguments per step, in argument order without the matrix one.
+    pub params: &'a [Vec<f64>],
+}
+
+/// Per-series precomputation reused across steps.
+#[derive(Default)]
+pub struct Scratch {
+    resets: Vec<usize>,
+    changes_prefix: Vec<u32>,
+    sort_buf: Vec<f64>,
+}
+
+/// Fills `out[i]` for every step whose window has an answer (others are
+/// left as they are, i.e. absent). Returns whether any step produced a value.
+pub fn apply(
+    f: RangeFn,
+    samples: &[Sample],
+    w: &Windows<'_>,
+    scratch: &mut Scratch,
+    out: &mut [f64],
+) -> Result<bool, EvalError> {
+    if samples.is_empty() {
+        return Ok(false);
+    }
+    match f {
+        RangeFn::Rate | RangeFn::Increase => {
+            scratch.resets.clear();
+            for k in 1..samples.len() {
+                if samples[k].v < samples[k - 1].v {
+                    scratch.resets.push(k);
+                }
+            }
+        }
+        RangeFn::Changes => {
+            scratch.changes_prefix.clear();
+            scratch.changes_prefix.push(0);
+            let mut acc = 0u32;
+            for k in 1..samples.len() {
+                let (p, c) = (samples[k - 1].v, samples[k].v);
+                if c != p && !(c.is_nan() && p.is_nan()) {
+                    acc += 1;
+                }
+                scratch.changes_prefix.push(acc);
+            }
+        }
+        RangeFn::Resets => {
+            scratch.changes_prefix.clear();
+            scratch.changes_prefix.push(0);
+            let mut acc = 0u32;
+            for k in 1..samples.len() {
+                if samples[k].v < samples[k - 1].v {
+                    acc += 1;
+                }
+                scratch.changes_prefix.push(acc);
+            }
+        }
+        _ => {}
+    }
+    let mut any = false;
+    let mut lo = 0usize;
+    let mut hi = 0usize;
+    let n = samples.len();
+    for (i, &end) in w.ends.iter().enumerate() {
+        let start = end - w.range;
+        // Windows only move forward, except that `@` pins them in place.
+        if lo > 0 && samples[lo - 1].t >= start {
+            lo = samples[..lo].partition_point(|s| s.t < start);
+        }
+        while lo < n && samples[lo].t < start {
+            lo += 1;
+        }
+        if hi < lo {
+            hi = lo;
+        }
+        if hi > 0 && samples[hi - 1].t > end {
+            hi = samples[..hi].partition_point(|s| s.t <= end);
+        }
+        while hi < n && samples[hi].t <= end {
+            hi += 1;
+        }
+        if hi <= lo {
+            continue;
+        }
+        let win = &samples[lo..hi];
+        let v = match f {
+            RangeFn::Rate | RangeFn::Increase | RangeFn::Delta => {
+                let counter = f != RangeFn::Delta;
+                extrapolated_rate(
+                    samples,
+                    lo,
+                    hi,
+                    start,
+                    end,
+                    w.range,
+                    counter,
+                    f == RangeFn::Rate,
+                    &scratch.resets,
+                )
+            }
+            RangeFn::Irate | RangeFn::Idelta => instant_value(win, f == RangeFn::Irate),
+            RangeFn::Changes | RangeFn::Resets => {
+                Some((scratch.changes_prefix[hi - 1] - scratch.changes_prefix[lo]) as f64)
+            }
+            RangeFn::Deriv => {
+                if win.len() < 2 {
+                    None
+                } else {
+                    Some(linear_regression(win, win[0].t).0)
+                }
+            }
+            RangeFn::PredictLinear => {
+                if win.len() < 2 {
+                    None
+                } else {
+                    let duration = w.params[0][i];
+                    let (slope, intercept) = linear_regression(win, w.eval_ts[i]);
+                    Some(slope * duration + intercept)
+                }
+            }
+            RangeFn::HoltWinters => holt_winters(win, w.params[0][i], w.params[1][i])?,
+            RangeFn::AvgOverTime => Some(avg_over_time(win)),
+            RangeFn::SumOverTime => {
+                let (mut sum, mut c) = (0.0, 0.0);
+                for s in win {
+                    (sum, c) = kahan_sum_inc(s.v, sum, c);
+                }
+                Some(if sum.is_infinite() { sum } else { sum + c })
+            }
+            RangeFn::CountOverTime => Some(win.len() as f64),
+            RangeFn::MinOverTime => {
+                let mut m = win[0].v;
+                for s in win {
+                    if s.v < m || m.is_nan() {
+                        m = s.v;
+                    }
+                }
+                Some(m)
+            }
+            RangeFn::MaxOverTime => {
+                let mut m = win[0].v;
+                for s in win {
+                    if s.v > m || m.is_nan() {
+                        m = s.v;
+                    }
+                }
+                Some(m)
+            }
+            RangeFn::LastOverTime => Some(win[win.len() - 1].v),
+            RangeFn::PresentOverTime | RangeFn::AbsentOverTime => Some(1.0),
+            RangeFn::StddevOverTime => Some(stdvar_over_time(win).sqrt()),
+            RangeFn::StdvarOverTime => Some(stdvar_over_time(win)),
+            RangeFn::QuantileOverTime => {
+                let q = w.params[0][i];
+                scratch.sort_buf.clear();
+                scratch.sort_buf.extend(win.iter().map(|s| s.v));
+                Some(quantile(q, &mut scratch.sort_buf))
+            }
+            RangeFn::MadOverTime => {
+                scratch.sort_buf.clear();
+                scratch.sort_buf.extend(win.iter().map(|s| s.v));
+                let median = quantile(0.5, &mut scratch.sort_buf);
+                scratch.sort_buf.clear();
+                scratch
+                    .sort_buf
+                    .extend(win.iter().map(|s| (s.v - median).abs()));
+                Some(quantile(0.5, &mut scratch.sort_buf))
+            }
+        };
+        if let Some(v) = v {
+            out[i] = v;
+            any = true;
+        }
+    }
+    Ok(any)
+}
+
+/// `range` as Go's `Duration.Seconds()` computes it.
+fn range_seconds(range_ms: i64) -> f64 {
+    let sec = range_ms / 1000;
+    let nsec = (range_ms % 1000) * 1_000_000;
+    sec as f64 + nsec as f64 / 1e9
+}
+
+#[allow(clippy::too_many_arguments)]
+fn extrapolated_rate(
+    samples: &[Sample],
+    lo: usize,
+    hi: usize,
+    range_start: i64,
+    range_end: i64,
+    range_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+    resets: &[usize],
+) -> Option<f64> {
+    let n = hi - lo;
+    if n < 2 {
+        return None;
+    }
+    let first = samples[lo];
+    let last = samples[hi - 1];
+    let mut result = last.v - first.v;
+    if is_counter {
+        let from = resets.partition_point(|&k| k <= lo);
+        for &k in &resets[from..] {
+            if k >= hi {
+                break;
+            }
+            result += samples[k - 1].v;
+        }
+    }
+    let mut to_start = (first.t - range_start) as f64 / 1000.0;
+    let mut to_end = (range_end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (n - 1) as f64;
+    let threshold = avg * 1.1;
+    let mut extrapolate_to = sampled;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    if is_counter && result > 0.0 && first.v >= 0.0 {
+        // Do not extrapolate a counter below zero.
+        let to_zero = sampled * (first.v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    extrapolate_to += to_start;
+    if to_end >= threshold {
+        to_end = avg / 2.0;
+    }
+    extrapolate_to += to_end;
+    let mut factor = extrapolate_to / sampled;
+    if is_rate {
+        factor /= range_seconds(range_ms);
+    }
+    Some(result * factor)
+}
+
+fn instant_value(win: &[Sample], is_rate: bool) -> Option<f64> {
+    if win.len() < 2 {
+        return None;
+    }
+    let last = win[win.len() - 1];
+    let prev = win[win.len() - 2];
+    let mut v = if is_rate && last.v < prev.v {
+        last.v
+    } else {
+        last.v - prev.v
+    };
+    let interval = last.t - prev.t;
+    if interval == 0 {
+        return None;
+    }
+    if is_rate {
+        v /= interval as f64 / 1000.0;
+    }
+    Some(v)
+}
+
+/// Least-squares fit with the intercept at `intercept_time`, Kahan-summed
+/// like Prometheus's `linearRegression`.
+pub fn linear_regression(win: &[Sample], intercept_time: i64) -> (f64, f64) {
+    let mut n = 0.0;
+    let (mut sum_x, mut c_x) = (0.0, 0.0);
+    let (mut sum_y, mut c_y) = (0.0, 0.0);
+    let (mut sum_xy, mut c_xy) = (0.0, 0.0);
+    let (mut sum_x2, mut c_x2) = (0.0, 0.0);
+    let init_y = win[0].v;
+    let mut const_y = true;
+    for (i, s) in win.iter().enumerate() {
+        if const_y && i > 0 && s.v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (s.t - intercept_time) as f64 / 1e3;
+        (sum_x, c_x) = kahan_sum_inc(x, sum_x, c_x);
+        (sum_y, c_y) = kahan_sum_inc(s.v, sum_y, c_y);
+        (sum_xy, c_xy) = kahan_sum_inc(x * s.v, sum_xy, c_xy);
+        (sum_x2, c_x2) = kahan_sum_inc(x * x, sum_x2, c_x2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    sum_x += c_x;
+    sum_y += c_y;
+    sum_xy += c_xy;
+    sum_x2 += c_x2;
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    let intercept = sum_y / n - slope * sum_x / n;
+    (slope, intercept)
+}
+
+fn holt_winters(win: &[Sample], sf: f64, tf: f64) -> Result<Option<f64>, EvalError> {
+    if sf <= 0.0 || sf >= 1.0 {
+        return Err(EvalError::exec(format!(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+        )));
+    }
+    if tf <= 0.0 || tf >= 1.0 {
+        return Err(EvalError::exec(format!(
+            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+        )));
+    }
+    if win.len() < 2 {
+        return Ok(None);
+    }
+    let mut s0 = 0.0;
+    let mut s1 = win[0].v;
+    let mut b = win[1].v - win[0].v;
+    for (i, s) in win.iter().enumerate().skip(1) {
+        let x = sf * s.v;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    Ok(Some(s1))
+}
+
+fn avg_over_time(win: &[Sample]) -> f64 {
+    let (mut mean, mut count, mut c) = (0.0f64, 0.0f64, 0.0f64);
+    for s in win {
+        count += 1.0;
+        if mean.is_infinite() {
+            if s.v.is_infinite() && (mean > 0.0) == (s.v > 0.0) {
+                continue;
+            }
+            if !s.v.is_infinite() && !s.v.is_nan() {
+                continue;
+            }
+        }
+        (mean, c) = kahan_sum_inc(s.v / count - mean / count, mean, c);
+    }
+    if mean.is_infinite() {
+        mean
+    } else {
+        mean + c
+    }
+}
+
+fn stdvar_over_time(win: &[Sample]) -> f64 {
+    let mut count = 0.0;
+    let (mut mean, mut c_mean) = (0.0, 0.0);
+    let (mut aux, mut c_aux) = (0.0, 0.0);
+    for s in win {
+        count += 1.0;
+        let delta = s.v - (mean + c_mean);
+        (mean, c_mean) = kahan_sum_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_sum_inc(delta * (s.v - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
+
+/// Prometheus's `quantile`: linear interpolation between closest ranks,
+/// NaNs sorting first. Sorts `values` in place.
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}

@@ -1,0 +1,396 @@
+//! Unit tests of the evaluator on hand-built ASTs over in-memory storage.
+
+use super::*;
+use crate::ast::*;
+use vigil_model::storage::{
+    Querier, Queryable, SelectHints, Series as StorageSeries, StorageError, VecSeries,
+};
+use vigil_model::{Matcher, STALE_NAN};
+
+struct Mem(Vec<VecSeries>);
+
+struct MemQuerier(Vec<VecSeries>);
+
+impl Queryable for Mem {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
+        let mut v: Vec<VecSeries> = self
+            .0
+            .iter()
+            .map(|s| VecSeries {
+                labels: s.labels.clone(),
+                samples: s
+                    .samples
+                    .iter()
+                    .filter(|p| p.t >= mint && p.t <= maxt)
+                    .copied()
+                    .collect(),
+            })
+            .filter(|s| !s.samples.is_empty())
+            .collect();
+        v.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(Box::new(MemQuerier(v)))
+    }
+}
+
+impl Querier for MemQuerier {
+    fn select(
+        &self,
+        _: Option<&SelectHints>,
+        m: &[Matcher],
+    ) -> Result<Vec<Box<dyn StorageSeries>>, StorageError> {
+        Ok(self
+            .0
+            .iter()
+            .filter(|s| {
+                m.iter()
+                    .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
+            })
+            .map(|s| Box::new(s.clone()) as Box<dyn StorageSeries>)
+            .collect())
+    }
+    fn label_values(&self, _: &str, _: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        Ok(vec![])
+    }
+    fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        Ok(vec![])
+    }
+}
+
+fn series(labels: &[(&str, &str)], step_ms: i64, vals: &[f64]) -> VecSeries {
+    VecSeries {
+        labels: Labels::from_pairs(labels),
+        samples: vals
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_nan() || vigil_model::is_stale_nan(**v))
+            .map(|(i, v)| Sample::new(i as i64 * step_ms, *v))
+            .collect(),
+    }
+}
+
+fn sel(name: &str, extra: &[(&str, &str)]) -> VectorSelector {
+    let mut matchers = vec![Matcher::equal("__name__", name)];
+    for (n, v) in extra {
+        matchers.push(Matcher::equal(*n, *v));
+    }
+    VectorSelector {
+        name: Some(name.to_string()),
+        matchers,
+        offset: 0,
+        at: None,
+    }
+}
+
+fn vs(name: &str) -> Expr {
+    Expr::VectorSelector(sel(name, &[]))
+}
+
+fn ms(name: &str, range_ms: i64) -> Expr {
+    Expr::MatrixSelector(MatrixSelector {
+        selector: sel(name, &[]),
+        range: range_ms,
+    })
+}
+
+fn func(name: &'static str, ret: ValueType) -> &'static Function {
+    Box::leak(Box::new(Function {
+        name,
+        arg_types: &[],
+        variadic: -1,
+        return_type: ret,
+        experimental: false,
+    }))
+}
+
+fn call(name: &'static str, ret: ValueType, args: Vec<Expr>) -> Expr {
+    Expr::Call(Call {
+        func: func(name, ret),
+        args,
+    })
+}
+
+fn agg(op: AggregateOp, expr: Expr, by: &[&str]) -> Expr {
+    Expr::Aggregate(AggregateExpr {
+        op,
+        expr: Box::new(expr),
+        param: None,
+        grouping: by.iter().map(|s| s.to_string()).collect(),
+        without: false,
+    })
+}
+
+fn bin(op: BinaryOp, lhs: Expr, rhs: Expr, matching: Option<VectorMatching>) -> Expr {
+    let both_vec = lhs.value_type() != ValueType::Scalar && rhs.value_type() != ValueType::Scalar;
+    let matching = matching.or_else(|| {
+        both_vec.then(|| VectorMatching {
+            card: if op.is_set() {
+                Cardinality::ManyToMany
+            } else {
+                Cardinality::OneToOne
+            },
+            matching_labels: vec![],
+            on: false,
+            include: vec![],
+        })
+    });
+    Expr::Binary(BinaryExpr {
+        op,
+        lhs: Box::new(lhs),
+        rhs: Box::new(rhs),
+        matching,
+        return_bool: false,
+    })
+}
+
+fn engine() -> Engine {
+    Engine::new(EngineOptions {
+        max_samples: 10_000,
+        threads: 2,
+        ..Default::default()
+    })
+}
+
+fn instant(db: &Mem, e: &Expr, t: i64) -> Result<Vec<(String, f64)>, EvalError> {
+    let r = engine().instant_query(db, e, t, &QueryControl::new())?;
+    match r.value {
+        Value::Vector(v) => {
+            let mut out: Vec<(String, f64)> =
+                v.into_iter().map(|s| (s.labels.to_string(), s.v)).collect();
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        }
+        Value::Scalar { v, .. } => Ok(vec![("scalar".into(), v)]),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+const M: i64 = 60_000;
+
+fn http_db() -> Mem {
+    Mem(vec![
+        series(
+            &[("__name__", "http"), ("job", "a"), ("i", "0")],
+            5 * M,
+            &(0..=10).map(|i| i as f64 * 10.0).collect::<Vec<_>>(),
+        ),
+        series(
+            &[("__name__", "http"), ("job", "a"), ("i", "1")],
+            5 * M,
+            &(0..=10).map(|i| i as f64 * 20.0).collect::<Vec<_>>(),
+        ),
+        series(
+            &[("__name__", "http"), ("job", "b"), ("i", "0")],
+            5 * M,
+            &(0..=10).map(|i| i as f64 * 30.0).collect::<Vec<_>>(),
+        ),
+    ])
+}
+
+#[test]
+fn selector_lookback_and_staleness() {
+    let db = Mem(vec![series(
+        &[("__name__", "m")],
+        10_000,
+        &[0.0, 1.0, STALE_NAN, 2.0],
+    )]);
+    assert_eq!(
+        instant(&db, &vs("m"), 10_000).unwrap(),
+        vec![("{__name__=\"m\"}".into(), 1.0)]
+    );
+    assert!(instant(&db, &vs("m"), 20_000).unwrap().is_empty());
+    assert_eq!(instant(&db, &vs("m"), 330_000).unwrap()[0].1, 2.0);
+    assert!(instant(&db, &vs("m"), 331_000).unwrap().is_empty());
+}
+
+#[test]
+fn sum_by_and_rate() {
+    let db = http_db();
+    let e = agg(AggregateOp::Sum, vs("http"), &["job"]);
+    assert_eq!(
+        instant(&db, &e, 50 * M).unwrap(),
+        vec![("{job=\"a\"}".into(), 300.0), ("{job=\"b\"}".into(), 300.0)]
+    );
+    let r = call("rate", ValueType::Vector, vec![ms("http", 50 * M)]);
+    let out = instant(&db, &r, 50 * M).unwrap();
+    assert_eq!(out.len(), 3);
+    assert!((out[0].1 - 100.0 / 3000.0).abs() < 1e-12, "{out:?}");
+    // Names are dropped by rate.
+    assert!(!out[0].0.contains("__name__"));
+}
+
+#[test]
+fn increase_extrapolates_to_zero() {
+    // 1+10x10 at 5m: increase over 100m is 101 (zero cut-off at -30s).
+    let db = Mem(vec![series(
+        &[("__name__", "c")],
+        5 * M,
+        &(0..=10).map(|i| 1.0 + 10.0 * i as f64).collect::<Vec<_>>(),
+    )]);
+    let e = call("increase", ValueType::Vector, vec![ms("c", 100 * M)]);
+    let out = instant(&db, &e, 50 * M).unwrap();
+    assert!((out[0].1 - 101.0).abs() < 1e-9, "{out:?}");
+}
+
+#[test]
+fn binary_matching_and_errors() {
+    let db = http_db();
+    let e = bin(BinaryOp::Div, vs("http"), vs("http"), None);
+    let out = instant(&db, &e, 50 * M).unwrap();
+    assert_eq!(out.len(), 3);
+    assert!(out.iter().all(|(_, v)| *v == 1.0));
+    // on(job) with two series per job on the right is many-to-many.
+    let m = VectorMatching {
+        card: Cardinality::OneToOne,
+        matching_labels: vec!["job".into()],
+        on: true,
+        include: vec![],
+    };
+    let e = bin(BinaryOp::Add, vs("http"), vs("http"), Some(m));
+    let err = instant(&db, &e, 50 * M).unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "found duplicate series for the match group {job=\"a\"} on the right hand-side"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.error_type(), "execution");
+}
+
+#[test]
+fn range_query_matches_instant_queries() {
+    let db = http_db();
+    let e = agg(
+        AggregateOp::Sum,
+        call("rate", ValueType::Vector, vec![ms("http", 10 * M)]),
+        &["job"],
+    );
+    let eng = engine();
+    let r = eng
+        .range_query(&db, &e, 10 * M, 50 * M, 5 * M, &QueryControl::new())
+        .unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    for s in &m {
+        for p in &s.samples {
+            let one = instant(&db, &e, p.t).unwrap();
+            let want = one
+                .iter()
+                .find(|(l, _)| *l == s.labels.to_string())
+                .unwrap()
+                .1;
+            assert!((want - p.v).abs() < 1e-12);
+        }
+    }
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0].samples.len(), 9);
+}
+
+#[test]
+fn max_samples_is_enforced() {
+    let db = Mem(vec![series(&[("__name__", "m")], 1000, &vec![1.0; 5000])]);
+    let eng = Engine::new(EngineOptions {
+        max_samples: 100,
+        ..Default::default()
+    });
+    let err = eng
+        .range_query(&db, &vs("m"), 0, 4_000_000, 1000, &QueryControl::new())
+        .unwrap_err();
+    assert_eq!(err, EvalError::TooManySamples);
+    assert_eq!(
+        err.to_string(),
+        "query processing would load too many samples into memory in query execution"
+    );
+}
+
+#[test]
+fn cancellation_stops_the_query() {
+    let db = http_db();
+    let ctl = QueryControl::new();
+    ctl.cancel();
+    let err = engine()
+        .instant_query(&db, &vs("http"), 0, &ctl)
+        .unwrap_err();
+    assert_eq!(err.error_type(), "canceled");
+    let ctl = QueryControl::new().with_deadline(std::time::Instant::now());
+    let err = engine()
+        .instant_query(&db, &vs("http"), 0, &ctl)
+        .unwrap_err();
+    assert_eq!(err.error_type(), "timeout");
+}
+
+#[test]
+fn duplicate_labelset_after_dropping_name() {
+    let db = Mem(vec![
+        series(&[("__name__", "a"), ("x", "1")], M, &[1.0]),
+        series(&[("__name__", "b"), ("x", "1")], M, &[2.0]),
+    ]);
+    let any = Expr::VectorSelector(VectorSelector {
+        name: None,
+        matchers: vec![Matcher::new(vigil_model::MatchOp::Regex, "__name__", "a|b").unwrap()],
+        offset: 0,
+        at: None,
+    });
+    let e = call("ceil", ValueType::Vector, vec![any]);
+    let err = instant(&db, &e, 0).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "vector cannot contain metrics with the same labelset"
+    );
+}
+
+#[test]
+fn topk_orders_like_prometheus() {
+    let db = http_db();
+    let e = Expr::Aggregate(AggregateExpr {
+        op: AggregateOp::Topk,
+        expr: Box::new(vs("http")),
+        param: Some(Box::new(Expr::NumberLiteral(2.0))),
+        grouping: vec![],
+        without: false,
+    });
+    let r = engine()
+        .instant_query(&db, &e, 50 * M, &QueryControl::new())
+        .unwrap();
+    let Value::Vector(v) = r.value else { panic!() };
+    let vals: Vec<f64> = v.iter().map(|s| s.v).collect();
+    assert_eq!(vals, vec![300.0, 200.0]);
+}
+
+#[test]
+fn scalar_and_literals() {
+    let db = Mem(vec![]);
+    let e = bin(
+        BinaryOp::Mod,
+        Expr::NumberLiteral(1.0),
+        Expr::NumberLiteral(0.0),
+        None,
+    );
+    assert!(instant(&db, &e, 0).unwrap()[0].1.is_nan());
+    let e = bin(
+        BinaryOp::Pow,
+        Expr::NumberLiteral(2.0),
+        Expr::NumberLiteral(10.0),
+        None,
+    );
+    assert_eq!(instant(&db, &e, 0).unwrap()[0].1, 1024.0);
+    let e = call("time", ValueType::Scalar, vec![]);
+    assert_eq!(instant(&db, &e, 3_000_000).unwrap()[0].1, 3000.0);
+}
+
+#[test]
+fn subquery_alignment() {
+    // metric1 0+1x1000 at 10s; sum_over_time(metric1[30s:10s]) at 1000s = 394.
+    let db = Mem(vec![series(
+        &[("__name__", "metric1")],
+        10_000,
+        &(0..=1000).map(|i| i as f64).collect::<Vec<_>>(),
+    )]);
+    let sq = Expr::Subquery(SubqueryExpr {
+        expr: Box::new(vs("metric1")),
+        range: 30_000,
+        step: Some(10_000),
+        offset: 0,
+        at: None,
+    });
+    let e = call("sum_over_time", ValueType::Vector, vec![sq]);
+    assert_eq!(instant(&db, &e, 1_000_000).unwrap()[0].1, 394.0);
+}

@@ -1,1 +1,0 @@
-//! Parser (lexer, parser, function table, formatter).
