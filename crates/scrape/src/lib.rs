@@ -7,3 +7,11 @@
 //! itself (the binary hands it a parsed `vigil_config::Config`).
 
 pub mod expfmt;
+
+mod cache;
+pub mod client;
+pub mod scrape_loop;
+pub mod testing;
+
+pub use cache::MetricMetadata;
+pub use scrape_loop::{AppendStats, LoopOptions, ScrapeError, ScrapeLoop, ScrapeOutcome};

@@ -189,6 +189,15 @@ pub struct Escaped<'a> {
 }
 
 impl<'a> Escaped<'a> {
+    /// Help text as written in `format` (for text kept undecoded elsewhere).
+    pub fn help(raw: &'a str, format: Format) -> Self {
+        let rules = match format {
+            Format::PrometheusText => EscapeRules::TextHelp,
+            Format::OpenMetrics => EscapeRules::LabelValue,
+        };
+        Escaped { raw, rules }
+    }
+
     /// The text exactly as written (escapes not decoded).
     pub fn raw(&self) -> &'a str {
         self.raw
