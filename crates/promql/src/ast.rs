@@ -157,7 +157,12 @@ impl BinaryOp {
     pub fn is_comparison(self) -> bool {
         matches!(
             self,
-            BinaryOp::Eql | BinaryOp::Neq | BinaryOp::Gtr | BinaryOp::Lss | BinaryOp::Gte | BinaryOp::Lte
+            BinaryOp::Eql
+                | BinaryOp::Neq
+                | BinaryOp::Gtr
+                | BinaryOp::Lss
+                | BinaryOp::Gte
+                | BinaryOp::Lte
         )
     }
 
@@ -242,7 +247,10 @@ impl AggregateOp {
     pub fn has_param(self) -> bool {
         matches!(
             self,
-            AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::CountValues | AggregateOp::Quantile
+            AggregateOp::Topk
+                | AggregateOp::Bottomk
+                | AggregateOp::CountValues
+                | AggregateOp::Quantile
         )
     }
 }
@@ -289,7 +297,9 @@ impl Expr {
             Expr::Paren(e) => e.value_type(),
             Expr::Unary(u) => u.expr.value_type(),
             Expr::Binary(b) => {
-                if b.lhs.value_type() == ValueType::Scalar && b.rhs.value_type() == ValueType::Scalar {
+                if b.lhs.value_type() == ValueType::Scalar
+                    && b.rhs.value_type() == ValueType::Scalar
+                {
                     ValueType::Scalar
                 } else {
                     ValueType::Vector
