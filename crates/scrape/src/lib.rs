@@ -10,8 +10,15 @@ pub mod expfmt;
 
 mod cache;
 pub mod client;
+pub mod discovery;
+mod manager;
+mod pool;
 pub mod scrape_loop;
+mod settings;
+pub mod target;
 pub mod testing;
 
 pub use cache::MetricMetadata;
+pub use manager::{ManagerError, ManagerOptions, MetadataEntry, ScrapeManager, TargetsSnapshot};
+pub use pool::{ActiveTarget, DroppedTarget, TargetHealth, TargetMetadata};
 pub use scrape_loop::{AppendStats, LoopOptions, ScrapeError, ScrapeLoop, ScrapeOutcome};

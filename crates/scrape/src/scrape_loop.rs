@@ -63,6 +63,9 @@ pub enum ScrapeError {
     InvalidSample(String),
     #[error("{0}")]
     Storage(StorageError),
+    /// An error the pool imposes without scraping (`target_limit`).
+    #[error("{0}")]
+    Forced(String),
 }
 
 /// Counts of one append, reported as `scrape_samples_scraped`,
