@@ -11,6 +11,7 @@ mod flags;
 mod logging;
 mod metrics;
 mod server;
+mod sources;
 mod storage;
 
 use clap::{Parser, Subcommand};
