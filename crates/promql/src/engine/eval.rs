@@ -505,12 +505,13 @@ impl<'q> Evaluator<'q> {
         let budget = self.budget.clone();
         Ok(Lazy {
             series,
-            produce: Box::new(move |s, _scratch| {
+            produce: Box::new(move |s, scratch| {
                 Ok(
-                    selector::instant_values(s, &ends, lookback, &budget)?.map(|vals| StepSeries {
-                        labels: s.labels().clone(),
-                        vals,
-                    }),
+                    selector::instant_values(s, &ends, lookback, &budget, &mut scratch.samples)?
+                        .map(|vals| StepSeries {
+                            labels: s.labels().clone(),
+                            vals,
+                        }),
                 )
             }),
             dup: Dup::Unique,
