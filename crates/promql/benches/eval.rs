@@ -335,7 +335,7 @@ fn cpu_report(reps: usize) {
     let engine = Engine::new(EngineOptions::default());
     let end = HOURS * 3600 * 1000;
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let (mut total_cpu, mut total_wall) = (0.0, 0.0);
+    let (mut total_cpu, mut total_wall, mut total_icpu) = (0.0, 0.0, 0.0);
     for (name, q) in QUERIES {
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
@@ -347,7 +347,12 @@ fn cpu_report(reps: usize) {
         let c0 = cpu_ms();
         let t0 = std::time::Instant::now();
         let mut series = 0;
-        for _ in 0..reps {
+        for _ in 0..reps.min(
+            std::env::var("VIGIL_BENCH_RANGE_MAX")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(usize::MAX),
+        ) {
             if let Ok(r) = engine.range_query(&db, &expr, 0, end, 60_000, &QueryControl::new()) {
                 if let vigil_promql::engine::Value::Matrix(m) = r.value {
                     series = m.len();
@@ -356,12 +361,26 @@ fn cpu_report(reps: usize) {
         }
         let cpu = (cpu_ms() - c0) / reps as f64;
         let wall = t0.elapsed().as_secs_f64() * 1000.0 / reps as f64;
+        let (c1, t1) = (cpu_ms(), std::time::Instant::now());
+        let ireps = reps
+            * std::env::var("VIGIL_BENCH_INSTANT_X")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20);
+        for _ in 0..ireps {
+            let _ = engine.instant_query(&db, &expr, end, &QueryControl::new());
+        }
+        let icpu = (cpu_ms() - c1) / ireps as f64;
+        let iwall = t1.elapsed().as_secs_f64() * 1000.0 / ireps as f64;
         total_cpu += cpu;
         total_wall += wall;
-        println!("{name:<24} cpu {cpu:8.1} ms  wall {wall:8.1} ms  series {series}");
+        total_icpu += icpu;
+        println!(
+            "{name:<24} range: cpu {cpu:7.1} ms wall {wall:7.1} ms series {series:3} | instant: cpu {icpu:6.2} ms wall {iwall:6.2} ms"
+        );
     }
     println!(
-        "{:<24} cpu {total_cpu:8.1} ms  wall {total_wall:8.1} ms",
+        "{:<24} range: cpu {total_cpu:7.1} ms wall {total_wall:7.1} ms            | instant: cpu {total_icpu:6.2} ms",
         "total"
     );
 }

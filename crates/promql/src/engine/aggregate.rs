@@ -186,7 +186,12 @@ impl Aggregator {
                 }
                 AggregateOp::Stddev | AggregateOp::Stdvar => {
                     if is_absent(g.a[i]) {
-                        g.a[i] = 0.0;
+                        // A lone NaN or Inf has no defined deviation.
+                        g.a[i] = if f.is_nan() || f.is_infinite() {
+                            f64::NAN
+                        } else {
+                            0.0
+                        };
                         g.b[i] = f;
                         g.c[i] = 1.0;
                         continue;
@@ -335,9 +340,12 @@ pub fn eval_aggregate<'q>(
         }
         return count_values(ev, a, &label, grouping, g);
     }
+    // Prometheus 2.53 evaluates the parameter once and uses its value at
+    // the first step for the whole range.
     let param = match (&a.param, a.op) {
         (Some(p), AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Quantile) => {
-            ev.eval_scalar(p, g)?
+            let v = ev.eval_scalar(p, g)?;
+            vec![v.first().copied().unwrap_or(f64::NAN); g.len]
         }
         _ => Vec::new(),
     };

@@ -284,6 +284,8 @@ fn selector_bounds(
             let (a, b) = match vs.at {
                 Some(at) => {
                     let t = at_time(at, qs, qe);
+                    // `timestamp(x @ t offset o)` reads at `t` itself.
+                    widen(t - env.lookback, t);
                     (t, t)
                 }
                 None => (s, e_),
