@@ -64,6 +64,30 @@ pub enum Dup {
     PerStep,
 }
 
+/// Where a lazy source's output labels come from. Selectors leave labels
+/// in storage until a consumer needs them, so an aggregation can group
+/// without copying every input series' labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelsFrom {
+    /// `StepSeries::labels` is filled in by the producer.
+    Produced,
+    /// The storage series' labels.
+    Storage,
+    /// The storage series' labels without `__name__`.
+    StorageWithoutName,
+}
+
+impl LabelsFrom {
+    /// The output labels of a series produced from `s`.
+    pub fn fill(self, s: &dyn StorageSeries, produced: Labels) -> Labels {
+        match self {
+            LabelsFrom::Produced => produced,
+            LabelsFrom::Storage => s.labels().clone(),
+            LabelsFrom::StorageWithoutName => s.labels().without_metric_name(),
+        }
+    }
+}
+
 /// An instant vector computed one storage series at a time.
 pub struct Lazy<'q> {
     pub series: Vec<Box<dyn StorageSeries>>,
@@ -71,6 +95,7 @@ pub struct Lazy<'q> {
     pub dup: Dup,
     /// Every output series has the same `__name__` (or none).
     pub name_fixed: bool,
+    pub labels: LabelsFrom,
 }
 
 pub enum Src<'q> {
@@ -511,13 +536,14 @@ impl<'q> Evaluator<'q> {
                 Ok(
                     selector::instant_values(s, &ends, lookback, &budget, &mut scratch.samples)?
                         .map(|vals| StepSeries {
-                            labels: s.labels().clone(),
+                            labels: Labels::empty(),
                             vals,
                         }),
                 )
             }),
             dup: Dup::Unique,
             name_fixed: has_fixed_name(vs),
+            labels: LabelsFrom::Storage,
         })
     }
 
@@ -527,6 +553,7 @@ impl<'q> Evaluator<'q> {
             produce: Box::new(|_, _| Ok(None)),
             dup: Dup::Unique,
             name_fixed: true,
+            labels: LabelsFrom::Produced,
         }
     }
 
@@ -660,11 +687,18 @@ impl<'q> Evaluator<'q> {
         F: Fn(StepSeries) -> Option<StepSeries> + Send + Sync + 'q,
     {
         let prev = l.produce;
+        let from = l.labels;
         Lazy {
             series: l.series,
-            produce: Box::new(move |s, scratch| Ok(prev(s, scratch)?.and_then(&f))),
+            produce: Box::new(move |s, scratch| {
+                Ok(prev(s, scratch)?.and_then(|mut x| {
+                    x.labels = from.fill(s, std::mem::take(&mut x.labels));
+                    f(x)
+                }))
+            }),
             dup: l.dup,
             name_fixed: l.name_fixed,
+            labels: LabelsFrom::Produced,
         }
     }
 
@@ -672,10 +706,14 @@ impl<'q> Evaluator<'q> {
     pub fn materialize(&self, l: Lazy<'q>, g: Grid) -> Result<StepVector, EvalError> {
         let mut out = Vec::new();
         let mut hold = Hold::none(&self.budget);
-        self.for_each_batch(&l, g, |batch| {
-            for s in batch.into_iter().flatten() {
-                hold.add(s.points())?;
-                out.push(s);
+        let from = l.labels;
+        self.for_each_batch(&l, g, |chunk, batch| {
+            for (src, s) in chunk.iter().zip(batch) {
+                if let Some(mut s) = s {
+                    hold.add(s.points())?;
+                    s.labels = from.fill(src.as_ref(), std::mem::take(&mut s.labels));
+                    out.push(s);
+                }
             }
             Ok(())
         })?;
@@ -693,14 +731,17 @@ impl<'q> Evaluator<'q> {
         &self,
         l: &Lazy<'q>,
         g: Grid,
-        mut sink: impl FnMut(Vec<Option<StepSeries>>) -> Result<(), EvalError>,
+        mut sink: impl FnMut(
+            &[Box<dyn StorageSeries>],
+            Vec<Option<StepSeries>>,
+        ) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         let per_series = g.len.max(1);
         let batch = (1_000_000 / per_series).clamp(64, 8192);
         for chunk in l.series.chunks(batch) {
             self.check()?;
             let results = self.run_parallel(chunk, &l.produce)?;
-            sink(results)?;
+            sink(chunk, results)?;
         }
         Ok(())
     }
@@ -785,7 +826,7 @@ impl<'q> Evaluator<'q> {
                 Ok(
                     selector::instant_timestamps(s, &ends, lookback, &budget)?.map(|vals| {
                         StepSeries {
-                            labels: s.labels().without_metric_name(),
+                            labels: Labels::empty(),
                             vals,
                         }
                     }),
@@ -793,6 +834,7 @@ impl<'q> Evaluator<'q> {
             }),
             dup: if fixed { Dup::Unique } else { Dup::PerStep },
             name_fixed: true,
+            labels: LabelsFrom::StorageWithoutName,
         })
     }
 
@@ -862,12 +904,10 @@ impl<'q> Evaluator<'q> {
                         if !r? {
                             return Ok(None);
                         }
-                        let labels = if keep_name {
-                            s.labels().clone()
-                        } else {
-                            s.labels().without_metric_name()
-                        };
-                        Ok(Some(StepSeries { labels, vals }))
+                        Ok(Some(StepSeries {
+                            labels: Labels::empty(),
+                            vals,
+                        }))
                     }),
                     dup: if keep_name || has_fixed_name(vs) {
                         Dup::Unique
@@ -875,6 +915,11 @@ impl<'q> Evaluator<'q> {
                         Dup::WholeSeries
                     },
                     name_fixed: !keep_name || has_fixed_name(vs),
+                    labels: if keep_name {
+                        LabelsFrom::Storage
+                    } else {
+                        LabelsFrom::StorageWithoutName
+                    },
                 };
                 if rf == RangeFn::AbsentOverTime {
                     // Only presence matters; Prometheus skips the label check.
