@@ -884,8 +884,6 @@ impl<'q> Evaluator<'q> {
                     produce: Box::new(move |s, scratch| {
                         scratch.samples.clear();
                         selector::range_samples(s, mint, maxt, &mut scratch.samples, &budget)?;
-                        let n = scratch.samples.len();
-                        budget.reserve(n)?;
                         let mut vals = vec![ABSENT; len];
                         let w = Windows {
                             ends: &ends,
@@ -900,7 +898,11 @@ impl<'q> Evaluator<'q> {
                             &mut scratch.range,
                             &mut vals,
                         );
-                        budget.release(n);
+                        // Like Prometheus, count the largest window this
+                        // series needed in memory at once.
+                        let widest = scratch.range.widest_window();
+                        budget.reserve(widest)?;
+                        budget.release(widest);
                         if !r? {
                             return Ok(None);
                         }

@@ -394,3 +394,23 @@ fn subquery_alignment() {
     let e = call("sum_over_time", ValueType::Vector, vec![sq]);
     assert_eq!(instant(&db, &e, 1_000_000).unwrap()[0].1, 394.0);
 }
+
+#[test]
+fn max_samples_counts_windows_not_whole_ranges() {
+    let db = Mem(vec![series(&[("__name__", "m")], 1000, &vec![1.0; 5000])]);
+    let eng = Engine::new(EngineOptions {
+        max_samples: 100,
+        ..Default::default()
+    });
+    let ctl = QueryControl::new();
+    // A 50 s window holds 51 samples: fine over a long range.
+    let small = call("sum_over_time", ValueType::Vector, vec![ms("m", 50_000)]);
+    eng.range_query(&db, &small, 100_000, 4_000_000, 1_000_000, &ctl)
+        .unwrap();
+    // A 200 s window holds 201 samples: too many.
+    let big = call("sum_over_time", ValueType::Vector, vec![ms("m", 200_000)]);
+    assert_eq!(
+        eng.instant_query(&db, &big, 1_000_000, &ctl).unwrap_err(),
+        EvalError::TooManySamples
+    );
+}
