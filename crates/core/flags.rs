@@ -80,6 +80,11 @@ pub struct ServerFlags {
     #[arg(long = "storage.tsdb.max-block-duration", value_name = "DURATION")]
     pub max_block_duration: Option<String>,
 
+    /// [not supported] TLS/authentication web config. Vigil refuses to start
+    /// with it rather than serve without the protection it asks for.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<String>,
+
     /// Create a lockfile in the data directory.
     #[arg(long = "storage.tsdb.use-lockfile", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
     pub use_lockfile: bool,
@@ -92,11 +97,6 @@ pub struct ServerFlags {
     /// series (0 = no limit).
     #[arg(long = "storage.tsdb.max-head-series", default_value_t = 0)]
     pub max_head_series: usize,
-
-    /// Vigil: also fsync the WAL at most this often (0s = only on segment
-    /// close and shutdown, Prometheus's behaviour).
-    #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "0s")]
-    pub wal_fsync_interval: String,
 
     /// The delta difference allowed for retrieving metrics during expression
     /// evaluations.
@@ -130,7 +130,10 @@ pub struct ServerFlags {
     pub resend_delay: String,
 
     /// The capacity of the queue for pending Alertmanager notifications.
-    #[arg(long = "alertmanager.notification-queue-capacity", default_value_t = 10_000)]
+    #[arg(
+        long = "alertmanager.notification-queue-capacity",
+        default_value_t = 10_000
+    )]
     pub notification_queue_capacity: usize,
 
     /// Timeout for sending alerts to Alertmanager (overridden by the config).
@@ -227,29 +230,95 @@ impl IgnoredFlags {
         note(self.local_assets.is_some(), "web.local-assets");
         note(self.user_assets.is_some(), "web.user-assets");
         note(self.page_title.is_some(), "web.page-title");
-        note(self.head_chunks_write_queue_size.is_some(), "storage.tsdb.head-chunks-write-queue-size");
-        note(self.wal_segment_size.is_some(), "storage.tsdb.wal-segment-size");
-        note(self.wal_compression.is_some(), "storage.tsdb.wal-compression");
-        note(self.wal_compression_type.is_some(), "storage.tsdb.wal-compression-type");
-        note(self.allow_overlapping_blocks.is_some(), "storage.tsdb.allow-overlapping-blocks");
-        note(self.samples_per_chunk.is_some(), "storage.tsdb.samples-per-chunk");
-        note(self.head_chunks_write_buffer_size.is_some(), "storage.tsdb.head-chunks-write-buffer-size-bytes");
-        note(self.max_block_chunk_segment_size.is_some(), "storage.tsdb.max-block-chunk-segment-size");
+        note(
+            self.head_chunks_write_queue_size.is_some(),
+            "storage.tsdb.head-chunks-write-queue-size",
+        );
+        note(
+            self.wal_segment_size.is_some(),
+            "storage.tsdb.wal-segment-size",
+        );
+        note(
+            self.wal_compression.is_some(),
+            "storage.tsdb.wal-compression",
+        );
+        note(
+            self.wal_compression_type.is_some(),
+            "storage.tsdb.wal-compression-type",
+        );
+        note(
+            self.allow_overlapping_blocks.is_some(),
+            "storage.tsdb.allow-overlapping-blocks",
+        );
+        note(
+            self.samples_per_chunk.is_some(),
+            "storage.tsdb.samples-per-chunk",
+        );
+        note(
+            self.head_chunks_write_buffer_size.is_some(),
+            "storage.tsdb.head-chunks-write-buffer-size-bytes",
+        );
+        note(
+            self.max_block_chunk_segment_size.is_some(),
+            "storage.tsdb.max-block-chunk-segment-size",
+        );
         note(self.agent_path.is_some(), "storage.agent.path");
-        note(self.agent_wal_compression.is_some(), "storage.agent.wal-compression");
-        note(self.agent_retention_min_time.is_some(), "storage.agent.retention.min-time");
-        note(self.agent_retention_max_time.is_some(), "storage.agent.retention.max-time");
-        note(self.agent_use_lockfile.is_some(), "storage.agent.use-lockfile");
-        note(self.remote_flush_deadline.is_some(), "storage.remote.flush-deadline");
-        note(self.remote_read_sample_limit.is_some(), "storage.remote.read-sample-limit");
-        note(self.remote_read_concurrent_limit.is_some(), "storage.remote.read-concurrent-limit");
-        note(self.remote_read_max_bytes_in_frame.is_some(), "storage.remote.read-max-bytes-in-frame");
-        note(self.scrape_adjust_timestamps.is_some(), "scrape.adjust-timestamps");
-        note(self.scrape_timestamp_tolerance.is_some(), "scrape.timestamp-tolerance");
-        note(self.scrape_discovery_reload_interval.is_some(), "scrape.discovery-reload-interval");
-        note(self.rules_max_concurrent_evals.is_some(), "rules.max-concurrent-evals");
-        note(self.alertmanager_drain_queue.is_some(), "alertmanager.drain-notification-queue-on-shutdown");
-        note(self.auto_gomemlimit_ratio.is_some(), "auto-gomemlimit.ratio");
+        note(
+            self.agent_wal_compression.is_some(),
+            "storage.agent.wal-compression",
+        );
+        note(
+            self.agent_retention_min_time.is_some(),
+            "storage.agent.retention.min-time",
+        );
+        note(
+            self.agent_retention_max_time.is_some(),
+            "storage.agent.retention.max-time",
+        );
+        note(
+            self.agent_use_lockfile.is_some(),
+            "storage.agent.use-lockfile",
+        );
+        note(
+            self.remote_flush_deadline.is_some(),
+            "storage.remote.flush-deadline",
+        );
+        note(
+            self.remote_read_sample_limit.is_some(),
+            "storage.remote.read-sample-limit",
+        );
+        note(
+            self.remote_read_concurrent_limit.is_some(),
+            "storage.remote.read-concurrent-limit",
+        );
+        note(
+            self.remote_read_max_bytes_in_frame.is_some(),
+            "storage.remote.read-max-bytes-in-frame",
+        );
+        note(
+            self.scrape_adjust_timestamps.is_some(),
+            "scrape.adjust-timestamps",
+        );
+        note(
+            self.scrape_timestamp_tolerance.is_some(),
+            "scrape.timestamp-tolerance",
+        );
+        note(
+            self.scrape_discovery_reload_interval.is_some(),
+            "scrape.discovery-reload-interval",
+        );
+        note(
+            self.rules_max_concurrent_evals.is_some(),
+            "rules.max-concurrent-evals",
+        );
+        note(
+            self.alertmanager_drain_queue.is_some(),
+            "alertmanager.drain-notification-queue-on-shutdown",
+        );
+        note(
+            self.auto_gomemlimit_ratio.is_some(),
+            "auto-gomemlimit.ratio",
+        );
         note(!self.enable_feature.is_empty(), "enable-feature");
         out
     }

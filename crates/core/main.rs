@@ -1,1 +1,98 @@
-fn main(){}
+//! The `vigil` binary: Prometheus's command line, the server's wiring and
+//! lifecycle, and the tool subcommands (`check`, `promql`, `query`, `tsdb`).
+//!
+//! This is the only crate that knows every other crate and the only one that
+//! uses `anyhow`. Libraries own behaviour; this file owns order: what starts
+//! first, what stops last, and what the user sees when something fails.
+
+mod check;
+mod cli;
+mod flags;
+mod logging;
+mod metrics;
+mod server;
+mod storage;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Prometheus release whose behaviour Vigil matches.
+pub const PROMETHEUS_COMPAT_VERSION: &str = "2.53.0";
+
+pub fn version_text() -> &'static str {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (compatible with Prometheus 2.53)"
+    )
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vigil",
+    version = version_text(),
+    about = "Vigil: a Prometheus-compatible monitoring server. Without a subcommand, runs the server.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(flatten)]
+    server: flags::ServerFlags,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check configuration files (like `promtool check`).
+    #[command(subcommand)]
+    Check(check::CheckCommand),
+    /// Evaluate a PromQL expression against a server or a data directory.
+    Promql(cli::PromqlArgs),
+    /// Query series, label names or label values from a server.
+    Query(cli::QueryArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => {
+            logging::init(&cli.server.log_level, &cli.server.log_format);
+            match server_main(cli.server) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(err = %format!("{e:#}"), "Vigil stopped with an error");
+                    eprintln!("vigil: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Check(cmd)) => ExitCode::from(check::run(cmd) as u8),
+        Some(Command::Promql(args)) => {
+            let code = cli::run_promql(
+                &args,
+                &open_local_engine,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            );
+            ExitCode::from(code as u8)
+        }
+        Some(Command::Query(args)) => {
+            let code = cli::run_query(&args, &mut std::io::stdout(), &mut std::io::stderr());
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+/// `vigil promql --data DIR`: an engine over a data directory.
+fn open_local_engine(
+    dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn vigil_web::QueryEngine>, String> {
+    Err(format!(
+        "--data {}: reading a data directory directly is not available yet; query a running server with --server",
+        dir.display()
+    ))
+}
+
+fn server_main(flags: flags::ServerFlags) -> anyhow::Result<()> {
+    server::run(flags)
+}

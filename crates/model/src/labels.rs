@@ -288,9 +288,7 @@ impl LabelsBuilder {
         let mut out: Vec<Label> = self
             .base
             .iter()
-            .filter(|l| {
-                !self.del.iter().any(|d| *d == l.name) && !self.add.iter().any(|a| a.name == l.name)
-            })
+            .filter(|l| !self.del.contains(&l.name) && !self.add.iter().any(|a| a.name == l.name))
             .cloned()
             .collect();
         out.extend(self.add.iter().cloned());

@@ -9,6 +9,7 @@
 
 pub mod labels;
 pub mod matcher;
+pub mod relabel;
 pub mod sample;
 pub mod storage;
 

@@ -136,7 +136,9 @@ impl Matcher {
         match &self.shape {
             RegexShape::Set(set) => set.iter().any(|s| s == value),
             // `.` does not match '\n' in Prometheus 2.x regexes.
-            RegexShape::Prefix(p) => value.starts_with(p.as_str()) && !value[p.len()..].contains('\n'),
+            RegexShape::Prefix(p) => {
+                value.starts_with(p.as_str()) && !value[p.len()..].contains('\n')
+            }
             RegexShape::Any => !value.contains('\n'),
             RegexShape::NonEmpty => !value.is_empty() && !value.contains('\n'),
             RegexShape::General => self.re.as_ref().is_some_and(|re| re.is_match(value)),
@@ -153,7 +155,9 @@ impl Matcher {
     pub fn set_matches(&self) -> Option<Vec<&str>> {
         match (self.op, &self.shape) {
             (MatchOp::Equal, _) => Some(vec![self.value.as_str()]),
-            (MatchOp::Regex, RegexShape::Set(set)) => Some(set.iter().map(|s| s.as_str()).collect()),
+            (MatchOp::Regex, RegexShape::Set(set)) => {
+                Some(set.iter().map(|s| s.as_str()).collect())
+            }
             _ => None,
         }
     }
@@ -260,18 +264,30 @@ mod tests {
 
     #[test]
     fn fast_paths_agree_with_regex_engine() {
-        for pat in [".*", ".+", "foo.*", "a|b|c", "(x|yy)", "abc", "", "a.b", "(a|b).*"] {
+        for pat in [
+            ".*", ".+", "foo.*", "a|b|c", "(x|yy)", "abc", "", "a.b", "(a|b).*",
+        ] {
             let fast = m(MatchOp::Regex, pat);
             let slow = Regex::new(&format!("^(?:{pat})$")).unwrap();
-            for v in ["", "a", "b", "ab", "foo", "foobar", "x", "yy", "abc", "a.b", "axb", "a\n"] {
-                assert_eq!(fast.matches(v), slow.is_match(v), "pattern {pat:?} value {v:?}");
+            for v in [
+                "", "a", "b", "ab", "foo", "foobar", "x", "yy", "abc", "a.b", "axb", "a\n",
+            ] {
+                assert_eq!(
+                    fast.matches(v),
+                    slow.is_match(v),
+                    "pattern {pat:?} value {v:?}"
+                );
             }
         }
     }
 
     #[test]
     fn dot_does_not_match_newline() {
-        assert!(!m(MatchOp::Regex, ".*").re.as_ref().unwrap().is_match("a\nb"));
+        assert!(!m(MatchOp::Regex, ".*")
+            .re
+            .as_ref()
+            .unwrap()
+            .is_match("a\nb"));
     }
 
     #[test]

@@ -21,3 +21,6 @@ pub mod db;
 pub mod index;
 pub mod meta;
 pub mod tombstones;
+pub mod tools;
+
+mod binfmt;

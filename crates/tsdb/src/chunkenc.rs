@@ -1,1 +1,0 @@
-//! (head side; see lib.rs) chunkenc

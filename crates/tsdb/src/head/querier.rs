@@ -1,0 +1,540 @@
+//! Reading the head: postings for matchers, consistent snapshots of series
+//! (the open chunk is copied, full chunks are pinned by their mapping) and
+//! iterators that merge in-order chunks, out-of-order samples and
+//! tombstones.
+
+use super::index::{intersect, union, without, Sym};
+use super::series::{ChunkMeta, MemSeries};
+use super::{labels_from_syms, lock, read, shard_of, HeadInner};
+use crate::chunkenc::{ChunkError, ChunkIter, Encoding};
+use crate::head_chunks::MappedChunk;
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use vigil_model::storage::{Querier, SampleIter, SelectHints, Series, StorageError};
+use vigil_model::{Labels, MatchOp, Matcher, Sample};
+
+/// Sorted refs of the series matching all `matchers`, with Prometheus's
+/// semantics for matchers that match the empty string (an absent label).
+pub(crate) fn postings_for_matchers(
+    head: &HeadInner,
+    matchers: &[Matcher],
+) -> Result<Vec<u64>, StorageError> {
+    if matchers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let postings = read(&head.postings);
+    let syms = read(&head.symbols);
+    // Union of the postings of `name`'s values that satisfy `pred`.
+    let matching = |name: &str, pred: &dyn Fn(&str) -> bool| -> Vec<u64> {
+        let Some(n) = syms.lookup(name) else {
+            return Vec::new();
+        };
+        union(
+            postings
+                .values(n)
+                .filter(|&(v, _)| pred(syms.get(v)))
+                .map(|(_, l)| l)
+                .collect(),
+        )
+    };
+    // Postings of exact values, skipping the value scan.
+    let exact = |name: &str, values: &[&str]| -> Vec<u64> {
+        let Some(n) = syms.lookup(name) else {
+            return Vec::new();
+        };
+        union(
+            values
+                .iter()
+                .filter_map(|v| syms.lookup(v))
+                .map(|v| postings.get(n, v))
+                .collect(),
+        )
+    };
+    let mut its: Vec<Vec<u64>> = Vec::new();
+    let mut not_its: Vec<Vec<u64>> = Vec::new();
+    for m in matchers {
+        if m.is_match_all() {
+            // `=~".*"` constrains nothing (values with a newline aside,
+            // which label values do not carry in practice).
+            continue;
+        }
+        let is_not = matches!(m.op, MatchOp::NotEqual | MatchOp::NotRegex);
+        match (is_not, m.matches_empty()) {
+            // l!="foo": drop series whose value equals "foo".
+            (true, true) => {
+                if m.op == MatchOp::NotEqual {
+                    not_its.push(exact(&m.name, &[m.value.as_str()]));
+                } else {
+                    not_its.push(matching(&m.name, &|v| !m.matches(v)));
+                }
+            }
+            // l!="" and l!~"" alikes: series that have a matching value.
+            (true, false) => its.push(matching(&m.name, &|v| m.matches(v))),
+            // l="" or l=~"|a": drop series that have a non-matching value.
+            (false, true) => not_its.push(matching(&m.name, &|v| !m.matches(v))),
+            (false, false) => match m.set_matches() {
+                Some(values) => its.push(exact(&m.name, &values)),
+                None => its.push(matching(&m.name, &|v| m.matches(v))),
+            },
+        }
+    }
+    if its.is_empty() {
+        its.push(postings.all().to_vec());
+    }
+    let mut out = intersect(its);
+    for n in &not_its {
+        out = without(out, n);
+    }
+    Ok(out)
+}
+
+/// A chunk of a selected series.
+pub(crate) enum SeriesChunk {
+    Mapped {
+        mint: i64,
+        maxt: i64,
+        chunk: MappedChunk,
+    },
+    Owned {
+        mint: i64,
+        maxt: i64,
+        data: Box<[u8]>,
+    },
+}
+
+impl SeriesChunk {
+    pub(crate) fn range(&self) -> (i64, i64) {
+        match self {
+            SeriesChunk::Mapped { mint, maxt, .. } | SeriesChunk::Owned { mint, maxt, .. } => {
+                (*mint, *maxt)
+            }
+        }
+    }
+    pub(crate) fn iter(&self) -> Result<ChunkIter<'_>, ChunkError> {
+        match self {
+            SeriesChunk::Mapped { chunk, .. } => {
+                ChunkIter::from_raw(chunk.encoding(), chunk.data())
+            }
+            SeriesChunk::Owned { data, .. } => ChunkIter::new(Encoding::Xor, data),
+        }
+    }
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            SeriesChunk::Mapped { chunk, .. } => chunk.data(),
+            SeriesChunk::Owned { data, .. } => data,
+        }
+    }
+}
+
+/// A series as selected: labels, in-order chunks overlapping the range,
+/// out-of-order samples in the range, deleted intervals.
+pub(crate) struct HeadSeries {
+    pub(crate) labels: Labels,
+    pub(crate) chunks: Vec<SeriesChunk>,
+    pub(crate) ooo: Vec<Sample>,
+    pub(crate) stones: Vec<(i64, i64)>,
+    pub(crate) mint: i64,
+    pub(crate) maxt: i64,
+}
+
+/// What is copied out of a series under its shard lock.
+struct RawSnap {
+    r: u64,
+    lset: Box<[Sym]>,
+    disk: Vec<ChunkMeta>,
+    mem: Vec<(i64, i64, Box<[u8]>)>,
+    ooo_disk: Vec<ChunkMeta>,
+    ooo_mem: Vec<Sample>,
+}
+
+fn overlaps(a: i64, b: i64, mint: i64, maxt: i64) -> bool {
+    a <= maxt && mint <= b
+}
+
+fn snap_series(r: u64, s: &MemSeries, mint: i64, maxt: i64) -> Option<RawSnap> {
+    let mut snap = RawSnap {
+        r,
+        lset: s.lset.clone(),
+        disk: s
+            .mmapped
+            .iter()
+            .copied()
+            .filter(|c| overlaps(c.mint, c.maxt, mint, maxt))
+            .collect(),
+        mem: Vec::new(),
+        ooo_disk: Vec::new(),
+        ooo_mem: Vec::new(),
+    };
+    if s.head.num_samples() > 0 && overlaps(s.head_mint, s.head.last_t(), mint, maxt) {
+        snap.mem
+            .push((s.head_mint, s.head.last_t(), s.head.bytes().into()));
+    }
+    if let Some(x) = &s.extra {
+        for c in &x.unmapped {
+            if overlaps(c.mint, c.maxt, mint, maxt) {
+                snap.mem.push((c.mint, c.maxt, c.data.clone()));
+            }
+        }
+        snap.ooo_disk = x
+            .ooo_mmapped
+            .iter()
+            .copied()
+            .filter(|c| overlaps(c.mint, c.maxt, mint, maxt))
+            .collect();
+        snap.ooo_mem = x
+            .ooo_buf
+            .iter()
+            .copied()
+            .filter(|s| s.t >= mint && s.t <= maxt)
+            .collect();
+    }
+    let empty = snap.disk.is_empty()
+        && snap.mem.is_empty()
+        && snap.ooo_disk.is_empty()
+        && snap.ooo_mem.is_empty();
+    (!empty).then_some(snap)
+}
+
+fn corruption(head: &HeadInner, r: u64, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Corruption {
+        location: format!(
+            "head chunk of series ref {r} in {}",
+            head.chunks.dir().display()
+        ),
+        reason: e.to_string(),
+    }
+}
+
+/// Snapshots the given series over `[mint, maxt]` (inclusive), skipping
+/// those without data there. Head chunk CRCs are checked here.
+pub(crate) fn snapshot(
+    head: &HeadInner,
+    refs: &[u64],
+    mint: i64,
+    maxt: i64,
+) -> Result<Vec<HeadSeries>, StorageError> {
+    let mut raw = Vec::with_capacity(refs.len());
+    let mut i = 0;
+    while i < refs.len() {
+        let si = shard_of(refs[i]);
+        let shard = lock(&head.shards[si]);
+        while i < refs.len() && shard_of(refs[i]) == si {
+            if let Some(s) = shard.series.get(&refs[i]) {
+                if let Some(snap) = snap_series(refs[i], s, mint, maxt) {
+                    raw.push(snap);
+                }
+            }
+            i += 1;
+        }
+    }
+    let stones = read(&head.tombstones);
+    let syms = read(&head.symbols);
+    let labels: Vec<Labels> = raw
+        .iter()
+        .map(|s| labels_from_syms(&syms, &s.lset))
+        .collect();
+    drop(syms);
+    let mut out = Vec::with_capacity(raw.len());
+    for (snap, labels) in raw.into_iter().zip(labels) {
+        let mut chunks = Vec::with_capacity(snap.disk.len() + snap.mem.len());
+        for c in &snap.disk {
+            let chunk = head
+                .chunks
+                .chunk(c.r)
+                .map_err(|e| corruption(head, snap.r, e))?;
+            chunks.push(SeriesChunk::Mapped {
+                mint: c.mint,
+                maxt: c.maxt,
+                chunk,
+            });
+        }
+        for (a, b, data) in snap.mem {
+            chunks.push(SeriesChunk::Owned {
+                mint: a,
+                maxt: b,
+                data,
+            });
+        }
+        chunks.sort_by_key(|c| c.range().0);
+        let mut ooo = snap.ooo_mem;
+        for c in &snap.ooo_disk {
+            let chunk = head
+                .chunks
+                .chunk(c.r)
+                .map_err(|e| corruption(head, snap.r, e))?;
+            let mut it = ChunkIter::from_raw(chunk.encoding(), chunk.data())
+                .map_err(|e| corruption(head, snap.r, e))?;
+            while let Some(s) = it.next().map_err(|e| corruption(head, snap.r, e))? {
+                if s.t >= mint && s.t <= maxt {
+                    ooo.push(s);
+                }
+            }
+        }
+        if !ooo.is_empty() {
+            ooo.sort_by_key(|s| s.t);
+            ooo.dedup_by_key(|s| s.t);
+        }
+        out.push(HeadSeries {
+            labels,
+            chunks,
+            ooo,
+            stones: stones.get(&snap.r).cloned().unwrap_or_default(),
+            mint,
+            maxt,
+        });
+    }
+    Ok(out)
+}
+
+impl Series for HeadSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+    fn iter(&self) -> Box<dyn SampleIter + '_> {
+        Box::new(HeadSeriesIter::new(self))
+    }
+}
+
+/// Iterates a selected series: in-order chunks merged with out-of-order
+/// samples (in-order wins a tie), deleted intervals skipped.
+pub(crate) struct HeadSeriesIter<'a> {
+    s: &'a HeadSeries,
+    next_chunk: usize,
+    cur: Option<ChunkIter<'a>>,
+    /// Next in-order sample, already read.
+    la: Option<Sample>,
+    la_done: bool,
+    ooo_pos: usize,
+    /// Lower bound set by `seek`.
+    min_t: i64,
+    last: Option<Sample>,
+}
+
+impl<'a> HeadSeriesIter<'a> {
+    pub(crate) fn new(s: &'a HeadSeries) -> Self {
+        HeadSeriesIter {
+            s,
+            next_chunk: 0,
+            cur: None,
+            la: None,
+            la_done: false,
+            ooo_pos: 0,
+            min_t: s.mint,
+            last: None,
+        }
+    }
+
+    fn err(&self, e: ChunkError) -> StorageError {
+        StorageError::Corruption {
+            location: format!("head chunk of series {}", self.s.labels),
+            reason: e.to_string(),
+        }
+    }
+
+    fn inorder_next(&mut self) -> Result<Option<Sample>, StorageError> {
+        loop {
+            if self.cur.is_none() {
+                let chunks = &self.s.chunks;
+                while self.next_chunk < chunks.len()
+                    && chunks[self.next_chunk].range().1 < self.min_t
+                {
+                    self.next_chunk += 1;
+                }
+                let Some(c) = chunks.get(self.next_chunk) else {
+                    return Ok(None);
+                };
+                if c.range().0 > self.s.maxt {
+                    return Ok(None);
+                }
+                self.next_chunk += 1;
+                self.cur = Some(c.iter().map_err(|e| self.err(e))?);
+            }
+            let Some(it) = self.cur.as_mut() else {
+                continue;
+            };
+            match it.next() {
+                Ok(Some(x)) if x.t < self.min_t => continue,
+                Ok(Some(x)) if x.t > self.s.maxt => {
+                    self.cur = None;
+                    self.next_chunk = self.s.chunks.len();
+                    return Ok(None);
+                }
+                Ok(Some(x)) => return Ok(Some(x)),
+                Ok(None) => self.cur = None,
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+    }
+
+    fn deleted(&self, t: i64) -> bool {
+        self.s.stones.iter().any(|&(a, b)| t >= a && t <= b)
+    }
+}
+
+impl SampleIter for HeadSeriesIter<'_> {
+    fn next(&mut self) -> Result<Option<Sample>, StorageError> {
+        loop {
+            if self.la.is_none() && !self.la_done {
+                self.la = self.inorder_next()?;
+                self.la_done = self.la.is_none();
+            }
+            let o = self.s.ooo.get(self.ooo_pos).copied();
+            let pick = match (self.la, o) {
+                (None, None) => return Ok(None),
+                (Some(a), None) => {
+                    self.la = None;
+                    a
+                }
+                (None, Some(b)) => {
+                    self.ooo_pos += 1;
+                    b
+                }
+                (Some(a), Some(b)) => {
+                    if b.t < a.t {
+                        self.ooo_pos += 1;
+                        b
+                    } else {
+                        if b.t == a.t {
+                            self.ooo_pos += 1;
+                        }
+                        self.la = None;
+                        a
+                    }
+                }
+            };
+            if pick.t < self.min_t || pick.t > self.s.maxt || self.deleted(pick.t) {
+                continue;
+            }
+            self.last = Some(pick);
+            return Ok(Some(pick));
+        }
+    }
+
+    fn seek(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
+        if let Some(l) = self.last {
+            if l.t >= t {
+                return Ok(Some(l));
+            }
+        }
+        if t > self.min_t {
+            self.min_t = t;
+        }
+        if self.la.is_some_and(|a| a.t < t) {
+            self.la = None;
+        }
+        let rest = &self.s.ooo[self.ooo_pos..];
+        self.ooo_pos += rest.partition_point(|s| s.t < t);
+        self.next()
+    }
+}
+
+/// Reads the head over a fixed time range.
+pub struct HeadQuerier {
+    head: Arc<HeadInner>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl HeadQuerier {
+    pub(crate) fn new(head: Arc<HeadInner>, mint: i64, maxt: i64) -> Self {
+        HeadQuerier { head, mint, maxt }
+    }
+
+    /// False when the head holds nothing in the querier's range.
+    fn overlaps_head(&self) -> bool {
+        let lo = self.head.min_time.load(Ordering::Acquire);
+        let hi = self.head.max_time.load(Ordering::Acquire);
+        let olo = self.head.ooo_min_time.load(Ordering::Acquire);
+        let ohi = self.head.ooo_max_time.load(Ordering::Acquire);
+        (lo <= hi && overlaps(lo, hi, self.mint, self.maxt))
+            || (olo <= ohi && overlaps(olo, ohi, self.mint, self.maxt))
+    }
+
+    fn label_syms_of(&self, refs: &[u64], mut f: impl FnMut(&[Sym])) {
+        let mut i = 0;
+        while i < refs.len() {
+            let si = shard_of(refs[i]);
+            let shard = lock(&self.head.shards[si]);
+            while i < refs.len() && shard_of(refs[i]) == si {
+                if let Some(s) = shard.series.get(&refs[i]) {
+                    f(&s.lset);
+                }
+                i += 1;
+            }
+        }
+    }
+}
+
+impl Querier for HeadQuerier {
+    fn select(
+        &self,
+        _hints: Option<&SelectHints>,
+        matchers: &[Matcher],
+    ) -> Result<Vec<Box<dyn Series>>, StorageError> {
+        if !self.overlaps_head() {
+            return Ok(Vec::new());
+        }
+        let refs = postings_for_matchers(&self.head, matchers)?;
+        let mut series = snapshot(&self.head, &refs, self.mint, self.maxt)?;
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(series
+            .into_iter()
+            .map(|s| Box::new(s) as Box<dyn Series>)
+            .collect())
+    }
+
+    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if !self.overlaps_head() {
+            return Ok(Vec::new());
+        }
+        if matchers.is_empty() {
+            let postings = read(&self.head.postings);
+            let syms = read(&self.head.symbols);
+            let Some(n) = syms.lookup(name) else {
+                return Ok(Vec::new());
+            };
+            let mut out: Vec<String> = postings
+                .values(n)
+                .filter(|(_, l)| !l.is_empty())
+                .map(|(v, _)| syms.get(v).to_string())
+                .collect();
+            out.sort_unstable();
+            return Ok(out);
+        }
+        let refs = postings_for_matchers(&self.head, matchers)?;
+        let Some(n) = read(&self.head.symbols).lookup(name) else {
+            return Ok(Vec::new());
+        };
+        let mut vals: BTreeSet<Sym> = BTreeSet::new();
+        self.label_syms_of(&refs, |lset| {
+            if let Some(p) = lset.chunks_exact(2).find(|p| p[0] == n) {
+                vals.insert(p[1]);
+            }
+        });
+        let syms = read(&self.head.symbols);
+        let mut out: Vec<String> = vals.into_iter().map(|v| syms.get(v).to_string()).collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
+        if !self.overlaps_head() {
+            return Ok(Vec::new());
+        }
+        let names: BTreeSet<Sym> = if matchers.is_empty() {
+            read(&self.head.postings).names().collect()
+        } else {
+            let refs = postings_for_matchers(&self.head, matchers)?;
+            let mut names = BTreeSet::new();
+            self.label_syms_of(&refs, |lset| {
+                names.extend(lset.chunks_exact(2).map(|p| p[0]));
+            });
+            names
+        };
+        let syms = read(&self.head.symbols);
+        let mut out: Vec<String> = names.into_iter().map(|n| syms.get(n).to_string()).collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+}

@@ -1,1 +1,0 @@
-//! (block side; see lib.rs) index

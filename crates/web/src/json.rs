@@ -1,0 +1,397 @@
+//! A minimal JSON writer that appends straight into a byte buffer.
+//!
+//! Query results are the API's hot path (Grafana panels ask for thousands of
+//! points per series), so they are written without building a `serde_json`
+//! tree. Number formatting follows Prometheus byte for byte: sample values
+//! as Go's `strconv.FormatFloat` does them, timestamps as seconds with
+//! millisecond digits.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use vigil_model::Labels;
+
+/// Appends JSON tokens to a `Vec<u8>`. The caller is responsible for
+/// balancing brackets; commas between elements are explicit (`comma`).
+#[derive(Default)]
+pub struct JsonWriter {
+    pub buf: Vec<u8>,
+}
+
+impl JsonWriter {
+    pub fn new() -> Self {
+        JsonWriter {
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        JsonWriter {
+            buf: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+
+    #[inline]
+    pub fn raw(&mut self, s: &str) {
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+
+    #[inline]
+    pub fn byte(&mut self, b: u8) {
+        self.buf.push(b);
+    }
+
+    /// Writes `"key":`.
+    #[inline]
+    pub fn key(&mut self, k: &str) {
+        self.string(k);
+        self.buf.push(b':');
+    }
+
+    /// Writes a JSON string with the escaping Go's encoder uses for the
+    /// characters that matter (`<`, `>` and `&` are escaped as Go does).
+    pub fn string(&mut self, s: &str) {
+        self.buf.push(b'"');
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let esc: Option<&[u8]> = match b {
+                b'"' => Some(b"\\\""),
+                b'\\' => Some(b"\\\\"),
+                b'\n' => Some(b"\\n"),
+                b'\r' => Some(b"\\r"),
+                b'\t' => Some(b"\\t"),
+                b'<' | b'>' | b'&' | 0..=0x1f => None,
+                _ => continue,
+            };
+            self.buf.extend_from_slice(&bytes[start..i]);
+            match esc {
+                Some(e) => self.buf.extend_from_slice(e),
+                None => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    self.buf.extend_from_slice(b"\\u00");
+                    self.buf.push(HEX[(b >> 4) as usize]);
+                    self.buf.push(HEX[(b & 0xf) as usize]);
+                }
+            }
+            start = i + 1;
+        }
+        self.buf.extend_from_slice(&bytes[start..]);
+        self.buf.push(b'"');
+    }
+
+    pub fn bool(&mut self, b: bool) {
+        self.raw(if b { "true" } else { "false" });
+    }
+
+    pub fn i64(&mut self, v: i64) {
+        let mut b = itoa_buf(v);
+        self.buf.append(&mut b);
+    }
+
+    pub fn u64(&mut self, v: u64) {
+        self.raw(&v.to_string());
+    }
+
+    /// A float as a bare JSON number, as Go's encoder writes a `float64`
+    /// field (durations, evaluation times). Non-finite values become 0 since
+    /// JSON cannot carry them.
+    pub fn f64_number(&mut self, v: f64) {
+        if !v.is_finite() {
+            self.raw("0");
+            return;
+        }
+        let mut s = String::new();
+        go_json_float(v, &mut s);
+        self.raw(&s);
+    }
+
+    /// A sample value as a quoted string, `"NaN"`, `"+Inf"`, `"1.5"`.
+    #[inline]
+    pub fn sample_value(&mut self, v: f64) {
+        self.buf.push(b'"');
+        let mut s = String::with_capacity(24);
+        format_sample_value(v, &mut s);
+        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.push(b'"');
+    }
+
+    /// A millisecond timestamp as float seconds (`1435781451.781`).
+    #[inline]
+    pub fn timestamp(&mut self, t: i64) {
+        format_timestamp(t, &mut self.buf);
+    }
+
+    /// `[<ts>,"<value>"]`
+    #[inline]
+    pub fn point(&mut self, t: i64, v: f64) {
+        self.buf.push(b'[');
+        self.timestamp(t);
+        self.buf.push(b',');
+        self.sample_value(v);
+        self.buf.push(b']');
+    }
+
+    /// A label set as a JSON object in label order.
+    pub fn labels(&mut self, labels: &Labels) {
+        self.buf.push(b'{');
+        for (i, l) in labels.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.key(&l.name);
+            self.string(&l.value);
+        }
+        self.buf.push(b'}');
+    }
+
+    /// An array of strings.
+    pub fn string_array<S: AsRef<str>>(&mut self, items: &[S]) {
+        self.buf.push(b'[');
+        for (i, s) in items.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.string(s.as_ref());
+        }
+        self.buf.push(b']');
+    }
+
+    /// A wall-clock time the way Go marshals `time.Time` (RFC 3339 with
+    /// nanoseconds, trailing zeros trimmed, UTC).
+    pub fn time(&mut self, t: Option<SystemTime>) {
+        let s = format_rfc3339(t);
+        self.string(&s);
+    }
+}
+
+fn itoa_buf(v: i64) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
+/// Formats a sample value as Prometheus's API does: Go's
+/// `strconv.FormatFloat(v, 'f', -1, 64)`, switching to the `'e'` form for
+/// magnitudes below 1e-6 or from 1e21 on (jsonutil.MarshalFloat).
+pub fn format_sample_value(v: f64, out: &mut String) {
+    use std::fmt::Write;
+    if v.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+        return;
+    }
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        go_exp_format(v, out);
+    } else {
+        // Rust's Display is the shortest round-trip representation without
+        // an exponent, which is exactly Go's 'f' with precision -1.
+        let _ = write!(out, "{}", v);
+    }
+}
+
+/// Go's `FormatFloat(v, 'e', -1, 64)`: shortest digits, exponent with a sign
+/// and at least two digits (`1e-07`, `1.5e+21`).
+fn go_exp_format(v: f64, out: &mut String) {
+    use std::fmt::Write;
+    let s = format!("{:e}", v);
+    let (mant, exp) = match s.split_once('e') {
+        Some(p) => p,
+        None => {
+            out.push_str(&s);
+            return;
+        }
+    };
+    out.push_str(mant);
+    out.push('e');
+    let (sign, digits) = match exp.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exp),
+    };
+    out.push(sign);
+    if digits.len() < 2 {
+        out.push('0');
+    }
+    let _ = write!(out, "{}", digits);
+}
+
+/// Go's encoding/json float64 formatting (used for plain number fields):
+/// 'f' form unless the exponent is < -6 or >= 21, then 'e' with a
+/// minimum two-digit exponent ("1e-07").
+pub fn go_json_float(v: f64, out: &mut String) {
+    use std::fmt::Write;
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        go_exp_format(v, out);
+    } else {
+        let _ = write!(out, "{}", v);
+    }
+}
+
+/// Milliseconds as seconds with the fraction written as three digits when
+/// non-zero, e.g. 1500 -> `1.500`, 2000 -> `2`, -1 -> `-0.001`.
+pub fn format_timestamp(t: i64, out: &mut Vec<u8>) {
+    // i64::MIN cannot be negated; widen first.
+    let mut t = t as i128;
+    if t < 0 {
+        out.push(b'-');
+        t = -t;
+    }
+    out.extend_from_slice((t / 1000).to_string().as_bytes());
+    let frac = (t % 1000) as u32;
+    if frac != 0 {
+        out.push(b'.');
+        out.push(b'0' + (frac / 100) as u8);
+        out.push(b'0' + (frac / 10 % 10) as u8);
+        out.push(b'0' + (frac % 10) as u8);
+    }
+}
+
+/// `time.Time` JSON: RFC 3339 in UTC with up to nanosecond digits, trailing
+/// zeros trimmed; `None` is Go's zero time.
+pub fn format_rfc3339(t: Option<SystemTime>) -> String {
+    let (secs, nanos) = match t {
+        None => return "0001-01-01T00:00:00Z".to_string(),
+        Some(t) => match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+            Err(e) => {
+                let d = e.duration();
+                let mut s = -(d.as_secs() as i64);
+                let mut n = d.subsec_nanos();
+                if n > 0 {
+                    s -= 1;
+                    n = 1_000_000_000 - n;
+                }
+                (s, n)
+            }
+        },
+    };
+    format_rfc3339_parts(secs, nanos)
+}
+
+/// RFC 3339 from Unix seconds and nanoseconds, UTC.
+pub fn format_rfc3339_parts(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let mut s = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        y,
+        m,
+        d,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    );
+    if nanos > 0 {
+        let frac = format!("{:09}", nanos);
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    s.push('Z');
+    s
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
+/// calendar (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) to days since 1970-01-01.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn val(v: f64) -> String {
+        let mut s = String::new();
+        format_sample_value(v, &mut s);
+        s
+    }
+
+    fn ts(t: i64) -> String {
+        let mut b = Vec::new();
+        format_timestamp(t, &mut b);
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn sample_values_match_go() {
+        assert_eq!(val(f64::NAN), "NaN");
+        assert_eq!(val(f64::INFINITY), "+Inf");
+        assert_eq!(val(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(val(0.0), "0");
+        assert_eq!(val(-0.0), "-0");
+        assert_eq!(val(1.0), "1");
+        assert_eq!(val(2.5), "2.5");
+        assert_eq!(val(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(val(1e20), "100000000000000000000");
+        assert_eq!(val(1e21), "1e+21");
+        assert_eq!(val(1.5e300), "1.5e+300");
+        assert_eq!(val(1e-6), "0.000001");
+        assert_eq!(val(1e-7), "1e-07");
+        assert_eq!(val(-2.5e-10), "-2.5e-10");
+        assert_eq!(val(123456789.125), "123456789.125");
+        assert_eq!(val(f64::MAX), "1.7976931348623157e+308");
+    }
+
+    #[test]
+    fn timestamps_have_millisecond_digits() {
+        assert_eq!(ts(0), "0");
+        assert_eq!(ts(1500), "1.500");
+        assert_eq!(ts(1001), "1.001");
+        assert_eq!(ts(1435781451781), "1435781451.781");
+        assert_eq!(ts(4000), "4");
+        assert_eq!(ts(-1), "-0.001");
+        assert_eq!(ts(-1500), "-1.500");
+        assert_eq!(ts(i64::MIN), "-9223372036854775.808");
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut w = JsonWriter::new();
+        w.string("a\"b\\c\n<&>\u{1}é");
+        assert_eq!(
+            String::from_utf8(w.buf).unwrap(),
+            r#""a\"b\\c\n\u003c\u0026\u003e\u0001é""#
+        );
+    }
+
+    #[test]
+    fn rfc3339_round_values() {
+        assert_eq!(format_rfc3339(None), "0001-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339_parts(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            format_rfc3339_parts(1_700_000_000, 123_000_000),
+            "2023-11-14T22:13:20.123Z"
+        );
+        for days in [-800_000i64, -1, 0, 59, 10_957, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}
