@@ -6,6 +6,10 @@
 //! (range re-check at T-1m..T+1m, `@`-pinned variants at other times) follow
 //! Prometheus 2.53's `promqltest`; see `shared/promql-tests/FORMAT.md`.
 //! Only cases touching native histograms may be skipped, each with a reason.
+//!
+//! Data lives in the real TSDB head (`vigil_tsdb::head::Head`, WAL off, in
+//! a temporary directory), so the scripts also exercise the storage read
+//! path; `VIGIL_PROMQL_STORAGE=mem` switches to a plain in-memory store.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,6 +23,100 @@ use vigil_promql::engine::{Engine, EngineOptions, QueryControl, Value};
 use vigil_promql::parser::{parse, parse_duration, parse_metric_prefix};
 
 // ---------------------------------------------------------------- storage
+
+/// Where a script's samples are kept.
+enum Storage {
+    Mem(MemStorage),
+    Head {
+        head: vigil_tsdb::head::Head,
+        _dir: tempfile::TempDir,
+        histogram_series: BTreeSet<Labels>,
+    },
+}
+
+impl Storage {
+    fn new() -> Result<Self, String> {
+        if std::env::var("VIGIL_PROMQL_STORAGE").is_ok_and(|v| v == "mem") {
+            return Ok(Storage::Mem(MemStorage::default()));
+        }
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        // Prometheus's test storage uses 24 h blocks, so later loads may go
+        // back up to 12 h behind the newest sample.
+        let opts = vigil_tsdb::head::HeadOptions {
+            wal_enabled: false,
+            chunk_range: 24 * 3600 * 1000,
+            ..Default::default()
+        };
+        let head = vigil_tsdb::head::Head::open(dir.path(), opts)
+            .map_err(|e| format!("opening head: {e}"))?;
+        Ok(Storage::Head {
+            head,
+            _dir: dir,
+            histogram_series: BTreeSet::new(),
+        })
+    }
+
+    fn queryable(&self) -> &dyn Queryable {
+        match self {
+            Storage::Mem(m) => m,
+            Storage::Head { head, .. } => head,
+        }
+    }
+
+    fn histogram_series(&self) -> &BTreeSet<Labels> {
+        match self {
+            Storage::Mem(m) => &m.histogram_series,
+            Storage::Head {
+                histogram_series, ..
+            } => histogram_series,
+        }
+    }
+
+    /// Appends one `load` block: each series' items at `i * step`.
+    fn load(&mut self, series: Vec<(Labels, Vec<Item>)>, step: i64) -> Result<(), String> {
+        match self {
+            Storage::Mem(m) => {
+                for (labels, items) in series {
+                    for (i, it) in items.iter().enumerate() {
+                        match it {
+                            Item::Value(v) => m.add(labels.clone(), i as i64 * step, *v),
+                            Item::Omitted => {}
+                            Item::Histogram => {
+                                m.histogram_series.insert(labels.clone());
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Storage::Head {
+                head,
+                histogram_series,
+                ..
+            } => {
+                use vigil_model::storage::Appendable;
+                let mut app = head.appender();
+                for (labels, items) in series {
+                    let mut sref = 0;
+                    for (i, it) in items.iter().enumerate() {
+                        match it {
+                            Item::Value(v) => {
+                                sref = app
+                                    .append(sref, &labels, i as i64 * step, *v)
+                                    .map_err(|e| format!("appending to {labels}: {e}"))?;
+                            }
+                            Item::Omitted => {}
+                            Item::Histogram => {
+                                histogram_series.insert(labels.clone());
+                            }
+                        }
+                    }
+                }
+                app.commit().map_err(|e| format!("commit: {e}"))
+            }
+        }
+    }
+}
 
 /// The test storage: series by label set, samples sorted by time.
 #[derive(Default)]
@@ -613,7 +711,7 @@ enum Outcome {
 
 fn run_instant_variant(
     eng: &Engine,
-    db: &MemStorage,
+    db: &dyn Queryable,
     cmd: &EvalCmd,
     expr: &Expr,
     t: i64,
@@ -665,7 +763,8 @@ fn run_instant_variant(
     compare_instant(cmd, &mid).map_err(|e| format!("range mode at {t}ms: {e}"))
 }
 
-fn run_eval(eng: &Engine, db: &MemStorage, cmd: &EvalCmd) -> Outcome {
+fn run_eval(eng: &Engine, store: &Storage, cmd: &EvalCmd) -> Outcome {
+    let db = store.queryable();
     if cmd.has_histogram_expectation {
         return Outcome::Skip("expects a native histogram value".into());
     }
@@ -676,7 +775,7 @@ fn run_eval(eng: &Engine, db: &MemStorage, cmd: &EvalCmd) -> Outcome {
     let mut sels = Vec::new();
     selectors(&expr, &mut sels);
     for m in &sels {
-        if let Some(l) = db.histogram_series.iter().find(|l| matches_all(l, m)) {
+        if let Some(l) = store.histogram_series().iter().find(|l| matches_all(l, m)) {
             return Outcome::Skip(format!("selects native histogram series {l}"));
         }
     }
@@ -728,7 +827,7 @@ struct FileResult {
 fn run_file(path: &Path, eng: &Engine) -> Result<FileResult, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let cmds = parse_script(&text)?;
-    let mut db = MemStorage::default();
+    let mut db = Storage::new()?;
     let mut res = FileResult {
         passed: 0,
         failed: 0,
@@ -740,21 +839,14 @@ fn run_file(path: &Path, eng: &Engine) -> Result<FileResult, String> {
         .unwrap_or_default();
     for (line, cmd) in cmds {
         match cmd {
-            Cmd::Clear => db = MemStorage::default(),
+            Cmd::Clear => db = Storage::new()?,
             Cmd::Load(step, body) => {
+                let mut series = Vec::new();
                 for l in body {
-                    let (labels, items) =
-                        parse_series_line(&l).map_err(|e| format!("{name}:{line}: {e}"))?;
-                    for (i, it) in items.iter().enumerate() {
-                        match it {
-                            Item::Value(v) => db.add(labels.clone(), i as i64 * step, *v),
-                            Item::Omitted => {}
-                            Item::Histogram => {
-                                db.histogram_series.insert(labels.clone());
-                            }
-                        }
-                    }
+                    series.push(parse_series_line(&l).map_err(|e| format!("{name}:{line}: {e}"))?);
                 }
+                db.load(series, step)
+                    .map_err(|e| format!("{name}:{line}: {e}"))?;
             }
             Cmd::Eval(ev) => match run_eval(eng, &db, &ev) {
                 Outcome::Pass => res.passed += 1,
