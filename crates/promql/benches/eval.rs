@@ -328,10 +328,52 @@ fn cpu_ms() -> f64 {
     (ticks(11) + ticks(12)) * 10.0
 }
 
+/// Copies the synthetic data into a real TSDB head (time-major, as a
+/// scraper would append), so queries pay for chunk decoding too.
+fn build_head(db: &Db) -> (vigil_tsdb::head::Head, tempfile::TempDir) {
+    use vigil_model::storage::Appendable;
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("temp dir: {e}"),
+    };
+    let opts = vigil_tsdb::head::HeadOptions {
+        wal_enabled: false,
+        chunk_range: 48 * 3600 * 1000,
+        ..Default::default()
+    };
+    let head = match vigil_tsdb::head::Head::open(dir.path(), opts) {
+        Ok(h) => h,
+        Err(e) => panic!("head: {e}"),
+    };
+    let mut refs = vec![0u64; db.0.len()];
+    for p in 0..POINTS {
+        let mut app = head.appender();
+        for (i, s) in db.0.iter().enumerate() {
+            let smp = s.samples[p];
+            refs[i] = app.append(refs[i], &s.labels, smp.t, smp.v).unwrap_or(0);
+        }
+        let _ = app.commit();
+    }
+    (head, dir)
+}
+
 /// `VIGIL_BENCH_CPU=<reps>`: prints CPU and wall time per query instead of
 /// running criterion; CPU time is robust on a busy shared machine.
+/// `VIGIL_BENCH_STORAGE=head` queries a real TSDB head instead of slices.
 fn cpu_report(reps: usize) {
-    let db = build();
+    let mem = build();
+    let head = std::env::var("VIGIL_BENCH_STORAGE")
+        .is_ok_and(|v| v == "head")
+        .then(|| {
+            let t = std::time::Instant::now();
+            let h = build_head(&mem);
+            println!("head built in {:.1} s", t.elapsed().as_secs_f64());
+            h
+        });
+    let db: &dyn Queryable = match &head {
+        Some((h, _)) => h,
+        None => &mem,
+    };
     let engine = Engine::new(EngineOptions::default());
     let end = HOURS * 3600 * 1000;
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -353,7 +395,7 @@ fn cpu_report(reps: usize) {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(usize::MAX),
         ) {
-            if let Ok(r) = engine.range_query(&db, &expr, 0, end, 60_000, &QueryControl::new()) {
+            if let Ok(r) = engine.range_query(db, &expr, 0, end, 60_000, &QueryControl::new()) {
                 if let vigil_promql::engine::Value::Matrix(m) = r.value {
                     series = m.len();
                 }
@@ -368,7 +410,7 @@ fn cpu_report(reps: usize) {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(20);
         for _ in 0..ireps {
-            let _ = engine.instant_query(&db, &expr, end, &QueryControl::new());
+            let _ = engine.instant_query(db, &expr, end, &QueryControl::new());
         }
         let icpu = (cpu_ms() - c1) / ireps as f64;
         let iwall = t1.elapsed().as_secs_f64() * 1000.0 / ireps as f64;
