@@ -155,6 +155,10 @@ fn has_fixed_name(vs: &VectorSelector) -> bool {
         .any(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal)
 }
 
+/// Grids longer than this (and than `max_samples`) are refused up front:
+/// every series on them holds one 8-byte slot per step.
+const MAX_DENSE_STEPS: usize = 1 << 24;
+
 /// Go's subquery start alignment: the first multiple of `step` at or after
 /// `t` (with Go's truncating division).
 fn align_up(t: i64, step: i64) -> i64 {
@@ -179,6 +183,9 @@ pub fn run(
     } else {
         Grid::range(start, end, step)
     };
+    if grid.len > env.max_samples.max(MAX_DENSE_STEPS) {
+        return Err(EvalError::TooManySamples);
+    }
     let mut bounds: Option<(i64, i64)> = None;
     selector_bounds(expr, grid.start, grid.end(), start, end, &env, &mut bounds);
     let querier = match bounds {
@@ -601,6 +608,11 @@ impl<'q> Evaluator<'q> {
         };
         let start = align_up(first - sq.range, step);
         let inner = Grid::range(start, last, step);
+        // One full series on this grid would exceed the limit and its slots
+        // alone would take hundreds of MB: refuse before allocating.
+        if inner.len > self.env.max_samples.max(MAX_DENSE_STEPS) {
+            return Err(EvalError::TooManySamples);
+        }
         let v = if inner.len == 0 {
             self.empty_vector()
         } else {
