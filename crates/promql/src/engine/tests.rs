@@ -549,3 +549,28 @@ mod range_vs_instant {
         }
     }
 }
+
+#[test]
+fn deep_expressions_do_not_overflow_small_stacks() {
+    // The parser accepts trees up to 1024 tall; evaluate one on a thread
+    // with a 1 MiB stack (smaller than any runtime's default).
+    let q = format!("{}m", "m + ".repeat(1000));
+    let e = crate::parser::parse(&q).unwrap();
+    let deep_scalar = crate::parser::parse(&format!("{}1", "-".repeat(250))).unwrap();
+    let db = Mem(vec![series(&[("__name__", "m")], M, &[1.0])]);
+    let h = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            let eng = engine();
+            let r = eng.instant_query(&db, &e, 0, &QueryControl::new()).unwrap();
+            let s = eng
+                .instant_query(&db, &deep_scalar, 0, &QueryControl::new())
+                .unwrap();
+            (r.value, s.value)
+        })
+        .unwrap();
+    let (v, s) = h.join().unwrap();
+    let Value::Vector(v) = v else { panic!() };
+    assert_eq!(v[0].v, 1001.0);
+    assert_eq!(s, Value::Scalar { t: 0, v: 1.0 });
+}
