@@ -357,22 +357,84 @@ fn build_head(db: &Db) -> (vigil_tsdb::head::Head, tempfile::TempDir) {
     (head, dir)
 }
 
+/// A persisted block, as `promtool tsdb create-blocks-from` or compaction
+/// would leave it: the storage the shared bench's backfilled servers read.
+struct BlockStore(vigil_tsdb::block::Block);
+
+impl Queryable for BlockStore {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
+        Ok(Box::new(self.0.querier(mint, maxt)))
+    }
+}
+
+fn build_block(db: &Db, dir: &std::path::Path) -> BlockStore {
+    use vigil_tsdb::block::{Block, BlockBuilder};
+    use vigil_tsdb::chunkenc::{EncodedChunk, SAMPLES_PER_CHUNK};
+    use vigil_tsdb::meta::{BlockMetaCompaction, Ulid};
+    let mut syms = std::collections::BTreeSet::new();
+    for s in db.0.iter() {
+        for l in &s.labels {
+            syms.insert(l.name.clone());
+            syms.insert(l.value.clone());
+        }
+    }
+    let ulid = Ulid::new();
+    let maxt = HOURS * 3600 * 1000;
+    let mut b = match BlockBuilder::create(dir, ulid, 0, maxt, &syms) {
+        Ok(b) => b,
+        Err(e) => panic!("block: {e}"),
+    };
+    for s in db.0.iter() {
+        let chunks: Vec<EncodedChunk> = s
+            .samples
+            .chunks(SAMPLES_PER_CHUNK)
+            .filter_map(EncodedChunk::from_samples)
+            .collect();
+        if let Err(e) = b.add_series(&s.labels, &chunks) {
+            panic!("block: {e}");
+        }
+    }
+    let fin = b.finish(BlockMetaCompaction {
+        level: 1,
+        sources: vec![ulid],
+        ..Default::default()
+    });
+    if let Err(e) = fin {
+        panic!("block: {e}");
+    }
+    match Block::open(&dir.join(ulid.to_string())) {
+        Ok(b) => BlockStore(b),
+        Err(e) => panic!("block: {e}"),
+    }
+}
+
 /// `VIGIL_BENCH_CPU=<reps>`: prints CPU and wall time per query instead of
 /// running criterion; CPU time is robust on a busy shared machine.
-/// `VIGIL_BENCH_STORAGE=head` queries a real TSDB head instead of slices.
+/// `VIGIL_BENCH_STORAGE=head|block` queries a real TSDB head or a
+/// persisted block instead of slices.
 fn cpu_report(reps: usize) {
     let mem = build();
-    let head = std::env::var("VIGIL_BENCH_STORAGE")
-        .is_ok_and(|v| v == "head")
-        .then(|| {
-            let t = std::time::Instant::now();
-            let h = build_head(&mem);
-            println!("head built in {:.1} s", t.elapsed().as_secs_f64());
-            h
-        });
-    let db: &dyn Queryable = match &head {
-        Some((h, _)) => h,
-        None => &mem,
+    let kind = std::env::var("VIGIL_BENCH_STORAGE").unwrap_or_default();
+    let head = (kind == "head").then(|| {
+        let t = std::time::Instant::now();
+        let h = build_head(&mem);
+        println!("head built in {:.1} s", t.elapsed().as_secs_f64());
+        h
+    });
+    let block_dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("temp dir: {e}"),
+    };
+    let block = (kind == "block").then(|| {
+        let t = std::time::Instant::now();
+        let b = build_block(&mem, block_dir.path());
+        println!("block written in {:.1} s", t.elapsed().as_secs_f64());
+        b
+    });
+    let db: &dyn Queryable = match (&head, &block) {
+        (Some((h, _)), _) => h,
+        (None, Some(b)) => b,
+        _ => &mem,
     };
     let engine = Engine::new(EngineOptions::default());
     let end = HOURS * 3600 * 1000;
