@@ -876,7 +876,19 @@ fn test_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The single "test" this binary offers to libtest-style runners.
+const TEST_NAME: &str = "conformance";
+
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // cargo-nextest lists tests with `--list --format terse` and then runs
+    // each by name with `--exact`; answer like a libtest binary would.
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            println!("{TEST_NAME}: test");
+        }
+        return;
+    }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let upstream = std::env::var_os("VIGIL_PROMQL_TESTS")
         .map(PathBuf::from)
@@ -892,7 +904,13 @@ fn main() {
         );
     }
     files.extend(test_files(&ours));
-    let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    // A positional argument filters script files by name; the test's own
+    // name (as nextest passes it) selects everything.
+    let filter = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .filter(|a| a.as_str() != TEST_NAME)
+        .cloned();
     let eng = engine();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for f in &files {

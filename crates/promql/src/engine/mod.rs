@@ -233,6 +233,12 @@ impl Engine {
         &self.opts
     }
 
+    /// Queries currently holding a concurrency slot
+    /// (`prometheus_engine_queries`); 0 when concurrency is unbounded.
+    pub fn queries_running(&self) -> usize {
+        self.gate.as_ref().map_or(0, QueryGate::running)
+    }
+
     /// Evaluates `expr` at `t` (ms).
     pub fn instant_query(
         &self,
