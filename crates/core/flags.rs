@@ -80,6 +80,11 @@ pub struct ServerFlags {
     #[arg(long = "storage.tsdb.max-block-duration", value_name = "DURATION")]
     pub max_block_duration: Option<String>,
 
+    /// [not supported] TLS/authentication web config. Vigil refuses to start
+    /// with it rather than serve without the protection it asks for.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<String>,
+
     /// Create a lockfile in the data directory.
     #[arg(long = "storage.tsdb.use-lockfile", num_args = 0..=1, default_missing_value = "true", default_value = "true")]
     pub use_lockfile: bool,
@@ -92,11 +97,6 @@ pub struct ServerFlags {
     /// series (0 = no limit).
     #[arg(long = "storage.tsdb.max-head-series", default_value_t = 0)]
     pub max_head_series: usize,
-
-    /// Vigil: also fsync the WAL at most this often (0s = only on segment
-    /// close and shutdown, Prometheus's behaviour).
-    #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "0s")]
-    pub wal_fsync_interval: String,
 
     /// The delta difference allowed for retrieving metrics during expression
     /// evaluations.

@@ -6,8 +6,14 @@
 //! first, what stops last, and what the user sees when something fails.
 
 mod check;
+mod cli;
 mod flags;
 mod logging;
+mod metrics;
+mod server;
+mod sources;
+mod storage;
+mod tsdb_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,7 +21,7 @@ use std::process::ExitCode;
 /// Prometheus release whose behaviour Vigil matches.
 pub const PROMETHEUS_COMPAT_VERSION: &str = "2.53.0";
 
-fn version_text() -> &'static str {
+pub fn version_text() -> &'static str {
     concat!(
         env!("CARGO_PKG_VERSION"),
         " (compatible with Prometheus 2.53)"
@@ -42,10 +48,25 @@ enum Command {
     /// Check configuration files (like `promtool check`).
     #[command(subcommand)]
     Check(check::CheckCommand),
+    /// Evaluate a PromQL expression against a server or a data directory.
+    Promql(cli::PromqlArgs),
+    /// Query series, label names or label values from a server.
+    Query(cli::QueryArgs),
+    /// TSDB tools: backfill, list, analyze, dump, verify.
+    #[command(subcommand)]
+    Tsdb(tsdb_cmd::TsdbCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_some() {
+        // Tools print to stdout: die quietly on a closed pipe (`| head`),
+        // as other Unix tools do, instead of panicking in `print!`.
+        // SAFETY: resetting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         None => {
             logging::init(&cli.server.log_level, &cli.server.log_format);
@@ -59,9 +80,36 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Check(cmd)) => ExitCode::from(check::run(cmd) as u8),
+        Some(Command::Promql(args)) => {
+            let code = cli::run_promql(
+                &args,
+                &open_local_engine,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            );
+            ExitCode::from(code as u8)
+        }
+        Some(Command::Tsdb(cmd)) => {
+            logging::init("info", "logfmt");
+            ExitCode::from(tsdb_cmd::run(cmd) as u8)
+        }
+        Some(Command::Query(args)) => {
+            let code = cli::run_query(&args, &mut std::io::stdout(), &mut std::io::stderr());
+            ExitCode::from(code as u8)
+        }
     }
 }
 
-fn server_main(_flags: flags::ServerFlags) -> anyhow::Result<()> {
-    anyhow::bail!("server not wired yet")
+/// `vigil promql --data DIR`: an engine over a data directory.
+fn open_local_engine(
+    dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn vigil_web::QueryEngine>, String> {
+    Err(format!(
+        "--data {}: reading a data directory directly is not available yet; query a running server with --server",
+        dir.display()
+    ))
+}
+
+fn server_main(flags: flags::ServerFlags) -> anyhow::Result<()> {
+    server::run(flags)
 }

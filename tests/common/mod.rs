@@ -39,7 +39,9 @@ pub fn peer(bin: &str) -> Option<PathBuf> {
             if std::env::var("VIGIL_REQUIRE_PEERS").as_deref() == Ok("1") {
                 panic!("required peer `{bin}` is not on PATH (run scripts/install-test-deps.sh)");
             }
-            eprintln!("SKIP: `{bin}` not found on PATH; install it with scripts/install-test-deps.sh");
+            eprintln!(
+                "SKIP: `{bin}` not found on PATH; install it with scripts/install-test-deps.sh"
+            );
             None
         }
     }
@@ -58,10 +60,10 @@ impl Proc {
         let log = dir.join(format!("{name}.log"));
         let f = std::fs::File::create(&log).expect("create log file");
         let f2 = f.try_clone().expect("clone log file");
-        cmd.stdout(Stdio::from(f)).stderr(Stdio::from(f2)).stdin(Stdio::null());
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        cmd.stdout(Stdio::from(f))
+            .stderr(Stdio::from(f2))
+            .stdin(Stdio::null());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         Proc {
             name: name.to_string(),
             child,
@@ -177,11 +179,18 @@ pub fn start_vigil(dir: &Path, config: &str, extra: &[&str]) -> (Proc, String) {
     let port = free_port();
     let mut cmd = Command::new(vigil_bin());
     cmd.arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .args(extra);
     let p = Proc::spawn("vigil", cmd, dir);
     let base = format!("http://127.0.0.1:{port}");
-    wait_ok(&format!("{base}/-/ready"), Duration::from_secs(60), Some(&p));
+    wait_ok(
+        &format!("{base}/-/ready"),
+        Duration::from_secs(60),
+        Some(&p),
+    );
     (p, base)
 }

@@ -7,22 +7,34 @@
 //! evaluate anything nor touch storage; the evaluator consumes `ast::Expr`.
 //!
 //! Entry points: [`parse`], [`parse_metric_selector`], [`parse_metric`],
-//! [`parse_metric_prefix`], [`parse_duration`], [`format_duration`],
+//! [`parse_metric_prefix`], [`parse_series_desc`], [`parse_duration`], [`format_duration`],
 //! [`format_expr`], [`prettify`], [`get_function`].
+//!
+//! Known deviations from Prometheus 2.53 (see also the corpus test):
+//! - quoted UTF-8 metric/label names (`{"a.b"}`, `by ("a.b")`) are rejected;
+//! - experimental functions are always enabled (no feature flag);
+//! - nesting deeper than 256 levels or trees taller than 1024 are errors
+//!   (Prometheus has no limit; ours keeps the stack bounded);
+//! - `\x`/octal escapes that form invalid UTF-8 become U+FFFD;
+//! - bad-regex messages are Go's wording rebuilt from Rust's regex parser,
+//!   and which patterns are valid is decided by `vigil_model::Matcher`.
 
 mod error;
 mod format;
 mod functions;
 mod lexer;
 mod literal;
+mod matcher_cache;
 mod node;
 mod parse;
 mod regex_error;
+mod series;
 
 pub use error::ParseError;
 pub use format::{format_expr, prettify};
 pub use functions::{get_function, FUNCTIONS};
 pub use literal::{format_duration, go_float, go_quote, parse_duration, DurationError};
+pub use series::{parse_series_desc, SequenceValue};
 
 use crate::ast::Expr;
 use parse::Parser;
@@ -35,7 +47,7 @@ pub fn parse(input: &str) -> Result<Expr, ParseError> {
     let r = p.parse_query();
     let mut node = p.finish(r)?;
     node::check(input, &mut node)?;
-    Ok(node::into_expr(node))
+    Ok(node::into_expr(*node))
 }
 
 /// Parses a series selector such as `up{job="api"}` into its matchers, as

@@ -93,52 +93,30 @@ impl Node {
             height: child + 1,
         }
     }
-
-    /// The static type, as Prometheus's `Expr.Type()`.
-    pub fn value_type(&self) -> ValueType {
-        match &self.kind {
-            Kind::Number(_) => ValueType::Scalar,
-            Kind::Str(_) => ValueType::String,
-            Kind::Vector(_) | Kind::Aggregate { .. } | Kind::Invalid => ValueType::Vector,
-            Kind::Matrix { .. } | Kind::Subquery { .. } => ValueType::Matrix,
-            Kind::Paren(e) | Kind::Unary(_, e) => e.value_type(),
-            Kind::Binary { lhs, rhs, .. } => {
-                if lhs.value_type() == ValueType::Scalar && rhs.value_type() == ValueType::Scalar {
-                    ValueType::Scalar
-                } else {
-                    ValueType::Vector
-                }
-            }
-            Kind::Call { func, .. } => func.return_type,
-        }
-    }
 }
 
 /// Type-checks a parsed tree like Prometheus's `checkAST`; returns the
 /// first error. Also settles vector matching: set operators become
 /// many-to-many and matching is dropped unless both sides are vectors.
 pub(crate) fn check(input: &str, node: &mut Node) -> Result<ValueType, ParseError> {
-    Checker { input }.check(node)
+    Checker { input }.check(node).map_err(|e| *e)
 }
+
+type CResult<T> = Result<T, Box<ParseError>>;
 
 struct Checker<'a> {
     input: &'a str,
 }
 
 impl Checker<'_> {
-    fn err(&self, start: usize, end: usize, msg: String) -> ParseError {
-        ParseError::new(self.input, start, end, msg)
+    fn err<T>(&self, start: usize, end: usize, msg: String) -> CResult<T> {
+        Err(Box::new(ParseError::new(self.input, start, end, msg)))
     }
 
-    fn expect_type(
-        &self,
-        node: &mut Node,
-        want: ValueType,
-        context: &str,
-    ) -> Result<(), ParseError> {
+    fn expect_type(&self, node: &mut Node, want: ValueType, context: &str) -> CResult<()> {
         let got = self.check(node)?;
         if got != want {
-            return Err(self.err(
+            return self.err(
                 node.start,
                 node.end,
                 format!(
@@ -146,7 +124,7 @@ impl Checker<'_> {
                     want.as_str(),
                     got.as_str()
                 ),
-            ));
+            );
         }
         Ok(())
     }
@@ -165,208 +143,244 @@ impl Checker<'_> {
         (s, e.max(s))
     }
 
-    fn check(&self, node: &mut Node) -> Result<ValueType, ParseError> {
-        let typ = node.value_type();
+    /// Checks `node` and its children (children first, as Prometheus) and
+    /// returns its type. Kept small: it recurses once per tree level.
+    fn check(&self, node: &mut Node) -> CResult<ValueType> {
         let (start, end) = (node.start, node.end);
         match &mut node.kind {
-            Kind::Number(_) | Kind::Str(_) | Kind::Invalid => {}
-            Kind::Vector(vs) => self.check_selector(vs, start, end)?,
+            Kind::Number(_) => Ok(ValueType::Scalar),
+            Kind::Str(_) => Ok(ValueType::String),
+            Kind::Invalid => Ok(ValueType::Vector),
+            Kind::Vector(vs) => self
+                .check_selector(vs, start, end)
+                .map(|_| ValueType::Vector),
             Kind::Matrix {
                 vs,
                 vs_start,
                 vs_end,
                 ..
-            } => self.check_selector(vs, *vs_start, *vs_end)?,
-            Kind::Paren(e) => {
-                self.check(e)?;
-            }
-            Kind::Unary(_, e) => {
-                let t = self.check(e)?;
-                if t != ValueType::Scalar && t != ValueType::Vector {
-                    return Err(self.err(
-                        start,
-                        end,
-                        format!(
-                            "unary expression only allowed on expressions of type scalar or instant vector, got {}",
-                            super::literal::go_quote(t.as_str())
-                        ),
-                    ));
-                }
-            }
-            Kind::Subquery { expr, .. } => {
-                let t = self.check(expr)?;
-                if t != ValueType::Vector {
-                    return Err(self.err(
-                        start,
-                        end,
-                        format!(
-                            "subquery is only allowed on instant vector, got {} instead",
-                            t.api_name()
-                        ),
-                    ));
-                }
-            }
+            } => self
+                .check_selector(vs, *vs_start, *vs_end)
+                .map(|_| ValueType::Matrix),
+            Kind::Paren(e) => self.check(e),
+            Kind::Unary(_, e) => self.check_unary(e, start, end),
+            Kind::Subquery { expr, .. } => self.check_subquery(expr, start, end),
             Kind::Aggregate {
                 op, expr, param, ..
-            } => {
-                self.expect_type(expr, ValueType::Vector, "aggregation expression")?;
-                if let Some(p) = param {
-                    match op {
-                        AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Quantile => {
-                            self.expect_type(p, ValueType::Scalar, "aggregation parameter")?
-                        }
-                        AggregateOp::CountValues => {
-                            self.expect_type(p, ValueType::String, "aggregation parameter")?
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Kind::Call { func, args } => self.check_call(func, args, start, end)?,
+            } => self.check_aggregate(*op, expr, param.as_deref_mut()),
+            Kind::Call { func, args } => self.check_call(func, args, start, end),
             Kind::Binary {
                 op,
                 lhs,
                 rhs,
                 matching,
                 return_bool,
-            } => {
-                let lt = self.check(lhs)?;
-                let rt = self.check(rhs)?;
-                let op_range = || self.op_range(lhs.end, rhs.start);
-                if *return_bool && !op.is_comparison() {
+            } => self.check_binary(*op, lhs, rhs, matching, *return_bool, start, end),
+        }
+    }
+
+    #[inline(never)]
+    fn check_unary(&self, e: &mut Node, start: usize, end: usize) -> CResult<ValueType> {
+        let t = self.check(e)?;
+        if t != ValueType::Scalar && t != ValueType::Vector {
+            return self.err(
+                start,
+                end,
+                format!(
+                    "unary expression only allowed on expressions of type scalar or instant vector, got {}",
+                    super::literal::go_quote(t.as_str())
+                ),
+            );
+        }
+        Ok(t)
+    }
+
+    #[inline(never)]
+    fn check_subquery(&self, e: &mut Node, start: usize, end: usize) -> CResult<ValueType> {
+        let t = self.check(e)?;
+        if t != ValueType::Vector {
+            return self.err(
+                start,
+                end,
+                format!(
+                    "subquery is only allowed on instant vector, got {} instead",
+                    t.api_name()
+                ),
+            );
+        }
+        Ok(ValueType::Matrix)
+    }
+
+    #[inline(never)]
+    fn check_aggregate(
+        &self,
+        op: AggregateOp,
+        expr: &mut Node,
+        param: Option<&mut Node>,
+    ) -> CResult<ValueType> {
+        self.expect_type(expr, ValueType::Vector, "aggregation expression")?;
+        if let Some(p) = param {
+            match op {
+                AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Quantile => {
+                    self.expect_type(p, ValueType::Scalar, "aggregation parameter")?
+                }
+                AggregateOp::CountValues => {
+                    self.expect_type(p, ValueType::String, "aggregation parameter")?
+                }
+                _ => {}
+            }
+        }
+        Ok(ValueType::Vector)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn check_binary(
+        &self,
+        op: BinaryOp,
+        lhs: &mut Node,
+        rhs: &mut Node,
+        matching: &mut Option<VectorMatching>,
+        return_bool: bool,
+        start: usize,
+        end: usize,
+    ) -> CResult<ValueType> {
+        let lt = self.check(lhs)?;
+        let rt = self.check(rhs)?;
+        let op_range = || self.op_range(lhs.end, rhs.start);
+        if return_bool && !op.is_comparison() {
+            let (s, e) = op_range();
+            return self.err(
+                s,
+                e,
+                "bool modifier can only be used on comparison operators".into(),
+            );
+        }
+        if op.is_comparison() && !return_bool && lt == ValueType::Scalar && rt == ValueType::Scalar
+        {
+            let (s, e) = op_range();
+            return self.err(
+                s,
+                e,
+                "comparisons between scalars must use BOOL modifier".into(),
+            );
+        }
+        if let Some(m) = matching.as_mut() {
+            if op.is_set() && m.card == Cardinality::OneToOne {
+                m.card = Cardinality::ManyToMany;
+            }
+            if m.on {
+                if let Some(l) = m.matching_labels.iter().find(|l| m.include.contains(l)) {
                     let (s, e) = op_range();
-                    return Err(self.err(
+                    return self.err(
                         s,
                         e,
-                        "bool modifier can only be used on comparison operators".into(),
-                    ));
-                }
-                if op.is_comparison()
-                    && !*return_bool
-                    && lt == ValueType::Scalar
-                    && rt == ValueType::Scalar
-                {
-                    let (s, e) = op_range();
-                    return Err(self.err(
-                        s,
-                        e,
-                        "comparisons between scalars must use BOOL modifier".into(),
-                    ));
-                }
-                if let Some(m) = matching.as_mut() {
-                    if op.is_set() && m.card == Cardinality::OneToOne {
-                        m.card = Cardinality::ManyToMany;
-                    }
-                    if m.on {
-                        if let Some(l) = m.matching_labels.iter().find(|l| m.include.contains(l)) {
-                            let (s, e) = op_range();
-                            return Err(self.err(
-                                s,
-                                e,
-                                format!(
-                                    "label {} must not occur in ON and GROUP clause at once",
-                                    super::literal::go_quote(l)
-                                ),
-                            ));
-                        }
-                    }
-                }
-                const ONLY: &str =
-                    "binary expression must contain only scalar and instant vector types";
-                if lt != ValueType::Scalar && lt != ValueType::Vector {
-                    return Err(self.err(lhs.start, lhs.end, ONLY.into()));
-                }
-                if rt != ValueType::Scalar && rt != ValueType::Vector {
-                    return Err(self.err(rhs.start, rhs.end, ONLY.into()));
-                }
-                let quoted_op = || super::literal::go_quote(op.as_str());
-                if lt != ValueType::Vector || rt != ValueType::Vector {
-                    if matching
-                        .as_ref()
-                        .is_some_and(|m| !m.matching_labels.is_empty())
-                    {
-                        return Err(self.err(
-                            start,
-                            end,
-                            "vector matching only allowed between instant vectors".into(),
-                        ));
-                    }
-                    *matching = None;
-                } else if op.is_set() {
-                    if let Some(m) = matching.as_ref() {
-                        if matches!(m.card, Cardinality::OneToMany | Cardinality::ManyToOne) {
-                            return Err(self.err(
-                                start,
-                                end,
-                                format!("no grouping allowed for {} operation", quoted_op()),
-                            ));
-                        }
-                        if m.card != Cardinality::ManyToMany {
-                            return Err(self.err(
-                                start,
-                                end,
-                                "set operations must always be many-to-many".into(),
-                            ));
-                        }
-                    }
-                }
-                if (lt == ValueType::Scalar || rt == ValueType::Scalar) && op.is_set() {
-                    return Err(self.err(
-                        start,
-                        end,
                         format!(
-                            "set operator {} not allowed in binary scalar expression",
-                            quoted_op()
+                            "label {} must not occur in ON and GROUP clause at once",
+                            super::literal::go_quote(l)
                         ),
-                    ));
+                    );
                 }
             }
         }
-        Ok(typ)
+        const ONLY: &str = "binary expression must contain only scalar and instant vector types";
+        if lt != ValueType::Scalar && lt != ValueType::Vector {
+            return self.err(lhs.start, lhs.end, ONLY.into());
+        }
+        if rt != ValueType::Scalar && rt != ValueType::Vector {
+            return self.err(rhs.start, rhs.end, ONLY.into());
+        }
+        let quoted_op = || super::literal::go_quote(op.as_str());
+        if lt != ValueType::Vector || rt != ValueType::Vector {
+            if matching
+                .as_ref()
+                .is_some_and(|m| !m.matching_labels.is_empty())
+            {
+                return self.err(
+                    start,
+                    end,
+                    "vector matching only allowed between instant vectors".into(),
+                );
+            }
+            *matching = None;
+        } else if op.is_set() {
+            if let Some(m) = matching.as_ref() {
+                if matches!(m.card, Cardinality::OneToMany | Cardinality::ManyToOne) {
+                    return self.err(
+                        start,
+                        end,
+                        format!("no grouping allowed for {} operation", quoted_op()),
+                    );
+                }
+                if m.card != Cardinality::ManyToMany {
+                    return self.err(
+                        start,
+                        end,
+                        "set operations must always be many-to-many".into(),
+                    );
+                }
+            }
+        }
+        if (lt == ValueType::Scalar || rt == ValueType::Scalar) && op.is_set() {
+            return self.err(
+                start,
+                end,
+                format!(
+                    "set operator {} not allowed in binary scalar expression",
+                    quoted_op()
+                ),
+            );
+        }
+        if lt == ValueType::Scalar && rt == ValueType::Scalar {
+            Ok(ValueType::Scalar)
+        } else {
+            Ok(ValueType::Vector)
+        }
     }
 
+    #[inline(never)]
     fn check_call(
         &self,
         func: &Function,
         args: &mut [Node],
         start: usize,
         end: usize,
-    ) -> Result<(), ParseError> {
+    ) -> CResult<ValueType> {
         let nargs = func.arg_types.len();
         let name = super::literal::go_quote(func.name);
         if func.variadic == 0 {
             if nargs != args.len() {
-                return Err(self.err(
+                return self.err(
                     start,
                     end,
                     format!(
                         "expected {nargs} argument(s) in call to {name}, got {}",
                         args.len()
                     ),
-                ));
+                );
             }
         } else {
             let na = nargs.saturating_sub(1);
             if na > args.len() {
-                return Err(self.err(
+                return self.err(
                     start,
                     end,
                     format!(
                         "expected at least {na} argument(s) in call to {name}, got {}",
                         args.len()
                     ),
-                ));
+                );
             }
             let max = na + func.variadic.max(0) as usize;
             if func.variadic > 0 && max < args.len() {
-                return Err(self.err(
+                return self.err(
                     start,
                     end,
                     format!(
                         "expected at most {max} argument(s) in call to {name}, got {}",
                         args.len()
                     ),
-                ));
+                );
             }
         }
         let context = format!("call to function {name}");
@@ -381,15 +395,16 @@ impl Checker<'_> {
             };
             self.expect_type(arg, func.arg_types[idx], &context)?;
         }
-        Ok(())
+        Ok(func.return_type)
     }
 
-    fn check_selector(&self, vs: &Selector, start: usize, end: usize) -> Result<(), ParseError> {
+    #[inline(never)]
+    fn check_selector(&self, vs: &Selector, start: usize, end: usize) -> CResult<()> {
         if !vs.name.is_empty() {
             // The last matcher is the one for the name written outside braces.
             let inner = &vs.matchers[..vs.matchers.len().saturating_sub(1)];
             if let Some(m) = inner.iter().find(|m| m.name == METRIC_NAME) {
-                return Err(self.err(
+                return self.err(
                     start,
                     end,
                     format!(
@@ -397,16 +412,16 @@ impl Checker<'_> {
                         super::literal::go_quote(&vs.name),
                         super::literal::go_quote(&m.value)
                     ),
-                ));
+                );
             }
             return Ok(());
         }
         if !vs.matchers.iter().any(|m| !m.matches("")) {
-            return Err(self.err(
+            return self.err(
                 start,
                 end,
                 "vector selector must contain at least one non-empty matcher".into(),
-            ));
+            );
         }
         Ok(())
     }

@@ -20,7 +20,10 @@ const MAX_NESTING: u32 = 256;
 /// Tallest tree accepted (binary chains grow it without nesting).
 pub(crate) const MAX_HEIGHT: u32 = 1024;
 
-type PResult<T> = Result<T, ParseError>;
+/// Errors are boxed and nodes returned boxed to keep recursive frames
+/// small (deep queries recurse once per nesting level).
+type PResult<T> = Result<T, Box<ParseError>>;
+type PNode = PResult<Box<Node>>;
 
 pub(crate) struct Parser<'a> {
     input: &'a str,
@@ -142,7 +145,12 @@ impl<'a> Parser<'a> {
                 self.peeked = Some(t);
                 Ok(t)
             }
-            Err(e) => Err(ParseError::new(self.input, e.pos, self.input.len(), e.msg)),
+            Err(e) => Err(Box::new(ParseError::new(
+                self.input,
+                e.pos,
+                self.input.len(),
+                e.msg,
+            ))),
         }
     }
 
@@ -165,7 +173,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Prometheus's `unexpected(context, expected)` for token `t`.
-    fn unexpected(&self, t: Token, context: &str, expected: &str) -> ParseError {
+    fn unexpected(&self, t: Token, context: &str, expected: &str) -> Box<ParseError> {
         let mut msg = format!("unexpected {}", t.describe(self.input));
         if !context.is_empty() {
             msg.push_str(" in ");
@@ -175,11 +183,11 @@ impl<'a> Parser<'a> {
             msg.push_str(", expected ");
             msg.push_str(expected);
         }
-        ParseError::new(self.input, t.start, t.end, msg)
+        Box::new(ParseError::new(self.input, t.start, t.end, msg))
     }
 
     /// A syntax error outside any specific construct.
-    fn unexpected_here(&self, t: Token) -> ParseError {
+    fn unexpected_here(&self, t: Token) -> Box<ParseError> {
         let context = if self.agg_depth > 0 {
             "aggregation"
         } else {
@@ -192,12 +200,12 @@ impl<'a> Parser<'a> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
             let t = self.peek()?;
-            return Err(ParseError::new(
+            return Err(Box::new(ParseError::new(
                 self.input,
                 t.start,
                 t.end,
                 format!("expression nests too deeply (more than {MAX_NESTING} levels)"),
-            ));
+            )));
         }
         Ok(())
     }
@@ -206,39 +214,39 @@ impl<'a> Parser<'a> {
         self.nesting -= 1;
     }
 
-    fn node(&self, kind: Kind, start: usize, end: usize) -> PResult<Node> {
-        let n = Node::new(kind, start, end);
+    fn node(&self, kind: Kind, start: usize, end: usize) -> PNode {
+        let n = Box::new(Node::new(kind, start, end));
         if n.height > MAX_HEIGHT {
-            return Err(ParseError::new(
+            return Err(Box::new(ParseError::new(
                 self.input,
                 start,
                 end,
                 format!("expression is too deeply nested (more than {MAX_HEIGHT} levels)"),
-            ));
+            )));
         }
         Ok(n)
     }
 
     /// Finishes a parse: the first recorded error wins over a later fatal one.
-    pub fn finish<R>(&mut self, r: PResult<R>) -> PResult<R> {
+    pub fn finish<R>(&mut self, r: PResult<R>) -> Result<R, ParseError> {
         match (self.first_err.take(), r) {
             (Some(e), _) => Err(e),
-            (None, r) => r,
+            (None, r) => r.map_err(|e| *e),
         }
     }
 
     // ----- entry points ---------------------------------------------------
 
     /// `START_EXPRESSION expr EOF`.
-    pub fn parse_query(&mut self) -> PResult<Node> {
+    pub fn parse_query(&mut self) -> PNode {
         let t = self.peek()?;
         if t.kind == T::Eof {
-            return Err(ParseError::new(
+            return Err(Box::new(ParseError::new(
                 self.input,
                 0,
                 0,
                 "no expression found in input",
-            ));
+            )));
         }
         let n = self.parse_binary(0)?;
         self.expect_eof()?;
@@ -341,7 +349,7 @@ impl<'a> Parser<'a> {
 
     // ----- expressions ----------------------------------------------------
 
-    fn parse_binary(&mut self, min_prec: u8) -> PResult<Node> {
+    fn parse_binary(&mut self, min_prec: u8) -> PNode {
         self.enter()?;
         let mut lhs = self.parse_unary()?;
         loop {
@@ -366,8 +374,8 @@ impl<'a> Parser<'a> {
             lhs = self.node(
                 Kind::Binary {
                     op,
-                    lhs: Box::new(lhs),
-                    rhs: Box::new(rhs),
+                    lhs,
+                    rhs,
                     matching: Some(matching),
                     return_bool: m.return_bool,
                 },
@@ -431,7 +439,7 @@ impl<'a> Parser<'a> {
             if !is_label(name) {
                 let e = self.unexpected(t, CTX, "label");
                 if self.first_err.is_none() {
-                    self.first_err = Some(e);
+                    self.first_err = Some(*e);
                 }
             }
             labels.push(name.to_string());
@@ -453,7 +461,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_unary(&mut self) -> PResult<Node> {
+    fn parse_unary(&mut self) -> PNode {
         let t = self.peek()?;
         let op = match t.kind {
             T::Add => UnaryOp::Pos,
@@ -471,11 +479,11 @@ impl<'a> Parser<'a> {
             return Ok(operand);
         }
         let end = operand.end;
-        self.node(Kind::Unary(op, Box::new(operand)), t.start, end)
+        self.node(Kind::Unary(op, operand), t.start, end)
     }
 
     /// A primary expression followed by `[...]`, `offset` and `@` modifiers.
-    fn parse_postfix(&mut self) -> PResult<Node> {
+    fn parse_postfix(&mut self) -> PNode {
         let mut node = self.parse_primary()?;
         loop {
             node = match self.peek()?.kind {
@@ -487,19 +495,10 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_primary(&mut self) -> PResult<Node> {
+    fn parse_primary(&mut self) -> PNode {
         let t = self.peek()?;
         match t.kind {
-            T::Number => {
-                self.next()?;
-                let v = self.number(t);
-                self.node(Kind::Number(v), t.start, t.end)
-            }
-            T::Str => {
-                self.next()?;
-                let s = literal::unquote(self.text(t));
-                self.node(Kind::Str(s), t.start, t.end)
-            }
+            T::Number | T::Str => self.parse_literal(),
             T::LParen => {
                 self.next()?;
                 let inner = self.parse_binary(0)?;
@@ -508,7 +507,7 @@ impl<'a> Parser<'a> {
                     return Err(self.unexpected_here(close));
                 }
                 self.next()?;
-                self.node(Kind::Paren(Box::new(inner)), t.start, close.end)
+                self.node(Kind::Paren(inner), t.start, close.end)
             }
             T::LBrace => self.parse_selector(None),
             T::Identifier => {
@@ -533,6 +532,17 @@ impl<'a> Parser<'a> {
             }
             _ => Err(self.unexpected_here(t)),
         }
+    }
+
+    #[inline(never)]
+    fn parse_literal(&mut self) -> PNode {
+        let t = self.next()?;
+        let kind = if t.kind == T::Number {
+            Kind::Number(self.number(t))
+        } else {
+            Kind::Str(literal::unquote(self.text(t)))
+        };
+        self.node(kind, t.start, t.end)
     }
 
     fn number(&mut self, t: Token) -> f64 {
@@ -561,7 +571,7 @@ impl<'a> Parser<'a> {
     }
 
     /// A vector selector; the name token (if any) was consumed.
-    fn parse_selector(&mut self, name: Option<Token>) -> PResult<Node> {
+    fn parse_selector(&mut self, name: Option<Token>) -> PNode {
         let mut matchers = Vec::new();
         let start = name.map_or(self.peek()?.start, |n| n.start);
         if self.peek()?.kind == T::LBrace {
@@ -602,7 +612,7 @@ impl<'a> Parser<'a> {
                 return Err(self.unexpected(val, CTX, "string"));
             }
             let value = literal::unquote(self.text(val));
-            match Matcher::new(op, self.text(name), value.as_str()) {
+            match super::matcher_cache::matcher(op, self.text(name), value.as_str()) {
                 Ok(m) => out.push(m),
                 Err(e) => {
                     let msg = super::regex_error::message(&value, &e);
@@ -636,7 +646,7 @@ impl<'a> Parser<'a> {
             return Ok(args);
         }
         loop {
-            args.push(self.parse_binary(0)?);
+            args.push(*self.parse_binary(0)?);
             loop {
                 let t = self.peek()?;
                 match t.kind {
@@ -662,8 +672,13 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_call(&mut self, name: Token) -> PResult<Node> {
+    fn parse_call(&mut self, name: Token) -> PNode {
         let args = self.parse_args()?;
+        self.build_call(name, args)
+    }
+
+    #[inline(never)]
+    fn build_call(&mut self, name: Token, args: Vec<Node>) -> PNode {
         let end = self.last_end;
         let fname = self.text(name);
         match get_function(fname) {
@@ -671,12 +686,12 @@ impl<'a> Parser<'a> {
             None => {
                 let msg = format!("unknown function with name {}", literal::go_quote(fname));
                 self.record(name.start, name.end, msg);
-                Ok(Node::new(Kind::Invalid, name.start, end))
+                Ok(Box::new(Node::new(Kind::Invalid, name.start, end)))
             }
         }
     }
 
-    fn parse_aggregate(&mut self, op_tok: Token, op: AggregateOp) -> PResult<Node> {
+    fn parse_aggregate(&mut self, op_tok: Token, op: AggregateOp) -> PNode {
         self.agg_depth += 1;
         let mut grouping: Option<(Vec<String>, bool)> = None;
         let t = self.peek()?;
@@ -688,7 +703,7 @@ impl<'a> Parser<'a> {
         if t.kind != T::LParen {
             return Err(self.unexpected(t, "aggregation", ""));
         }
-        let mut args = self.parse_args()?;
+        let args = self.parse_args()?;
         if grouping.is_none() {
             let t = self.peek()?;
             if matches!(t.kind, T::By | T::Without) {
@@ -697,10 +712,23 @@ impl<'a> Parser<'a> {
             }
         }
         self.agg_depth -= 1;
-        let (start, end) = (op_tok.start, self.last_end);
+        self.build_aggregate(op_tok.start, op, args, grouping.unwrap_or_default())
+    }
+
+    /// Prometheus's `newAggregateExpr` checks; kept out of the recursive
+    /// path to keep its stack frame small.
+    #[inline(never)]
+    fn build_aggregate(
+        &mut self,
+        start: usize,
+        op: AggregateOp,
+        mut args: Vec<Node>,
+        (grouping, without): (Vec<String>, bool),
+    ) -> PNode {
+        let end = self.last_end;
         if args.is_empty() {
             self.record(start, end, "no arguments for aggregate expression provided");
-            return Ok(Node::new(Kind::Invalid, start, end));
+            return Ok(Box::new(Node::new(Kind::Invalid, start, end)));
         }
         let want = if op.has_param() { 2 } else { 1 };
         if args.len() != want {
@@ -712,14 +740,13 @@ impl<'a> Parser<'a> {
                     args.len()
                 ),
             );
-            return Ok(Node::new(Kind::Invalid, start, end));
+            return Ok(Box::new(Node::new(Kind::Invalid, start, end)));
         }
         let expr = Box::new(
             args.pop()
                 .unwrap_or_else(|| Node::new(Kind::Invalid, start, end)),
         );
         let param = args.pop().map(Box::new);
-        let (grouping, without) = grouping.unwrap_or_default();
         self.node(
             Kind::Aggregate {
                 op,
@@ -735,7 +762,7 @@ impl<'a> Parser<'a> {
 
     /// `expr[range]` or `expr[range:step]`; the lexer guarantees a duration
     /// (or a lexer error) right after `[`.
-    fn parse_range_or_subquery(&mut self, expr: Node) -> PResult<Node> {
+    fn parse_range_or_subquery(&mut self, expr: Box<Node>) -> PNode {
         let lb = self.next()?;
         let t = self.peek()?;
         if t.kind != T::Duration {
@@ -761,18 +788,19 @@ impl<'a> Parser<'a> {
                 if let Some(msg) = msg {
                     self.record(lb.start, t.end, msg);
                 }
+                let (vs_start, vs_end) = (expr.start, expr.end);
                 match expr.kind {
                     Kind::Vector(vs) => self.node(
                         Kind::Matrix {
                             vs,
-                            vs_start: expr.start,
-                            vs_end: expr.end,
+                            vs_start,
+                            vs_end,
                             range,
                         },
                         start,
                         end,
                     ),
-                    _ => Ok(Node::new(Kind::Invalid, start, end)),
+                    _ => Ok(Box::new(Node::new(Kind::Invalid, start, end))),
                 }
             }
             T::Colon => {
@@ -795,7 +823,7 @@ impl<'a> Parser<'a> {
                 let start = expr.start;
                 self.node(
                     Kind::Subquery {
-                        expr: Box::new(expr),
+                        expr,
                         range,
                         step,
                         offset: 0,
@@ -809,7 +837,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_offset(&mut self, mut node: Node) -> PResult<Node> {
+    fn parse_offset(&mut self, mut node: Box<Node>) -> PNode {
         self.next()?; // offset
         let mut t = self.peek()?;
         let negative = t.kind == T::Sub;
@@ -845,7 +873,7 @@ impl<'a> Parser<'a> {
         Ok(node)
     }
 
-    fn parse_at(&mut self, mut node: Node) -> PResult<Node> {
+    fn parse_at(&mut self, mut node: Box<Node>) -> PNode {
         self.next()?; // @
         let t = self.peek()?;
         let at = match t.kind {
