@@ -379,7 +379,7 @@ fn restart_during_for_restores_state_without_early_firing() {
     // restore), not reset to the restart time (which would be a shift of
     // the 6s pending before the stop plus the outage).
     assert!(
-        shift >= Duration::from_millis(2500) && shift <= downtime + Duration::from_secs(2),
+        shift >= Duration::from_millis(1900) && shift <= downtime + Duration::from_secs(2),
         "shift {shift:?}, downtime {downtime:?}"
     );
     let fire_at = active_at + shift + Duration::from_secs(12);

@@ -492,6 +492,18 @@ fn manager(q: Arc<dyn Queryable>, store: MemStorage) -> RuleManager {
     })
 }
 
+/// Waits up to 10s for `cond`.
+fn poll(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
 fn settings(ms: u64) -> RuleSettings {
     RuleSettings {
         evaluation_interval: Duration::from_millis(ms),
@@ -544,7 +556,9 @@ fn manager_reload_keeps_unchanged_groups_and_rejects_bad_files() {
     let store = MemStorage::new();
     let m = manager(Arc::new(store.clone()), store.clone());
     m.update(std::slice::from_ref(&f), &settings(1000)).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    poll("group b evaluated", || {
+        !store.samples(&l(&[("__name__", "two")])).is_empty()
+    });
     let before = m.group_metrics();
     m.update(std::slice::from_ref(&f), &settings(1000)).unwrap();
     let after = m.group_metrics();
@@ -575,9 +589,12 @@ fn manager_reload_keeps_unchanged_groups_and_rejects_bad_files() {
         .unwrap_err();
     assert!(errs[0].to_string().contains("invalid recording rule name"));
     assert_eq!(m.group_metrics().len(), 1);
-    std::thread::sleep(Duration::from_millis(200));
-    // The removed group's output went stale.
-    let two = store.samples(&l(&[("__name__", "two")]));
-    assert!(two.last().is_some_and(|s| is_stale_nan(s.v)), "{two:?}");
+    // The removed group's output goes stale (two intervals later).
+    poll("stale marker for the removed group", || {
+        store
+            .samples(&l(&[("__name__", "two")]))
+            .last()
+            .is_some_and(|s| is_stale_nan(s.v))
+    });
     m.stop();
 }
