@@ -365,6 +365,8 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
         .map_or(0, |t| t.out_of_order_time_window.as_millis() as i64);
 
     let storage = LateStorage::default();
+    let replay = Arc::new(vigil_tsdb::head::WalReplayStatus::default());
+    db_opts.head.replay_status = replay.clone();
     let reload_state = Arc::new(ReloadState::default());
     reload_state.record(true);
     let config_state = Arc::new(ConfigState {
@@ -432,7 +434,11 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     }))
     .with_targets(targets.clone())
     .with_rules(Arc::new(crate::sources::Rules(rules.clone())))
-    .with_alertmanagers(Arc::new(crate::sources::Alertmanagers(notifier.clone())));
+    .with_alertmanagers(Arc::new(crate::sources::Alertmanagers(notifier.clone())))
+    .with_tsdb_admin(Arc::new(crate::sources::TsdbAdmin {
+        storage: storage.clone(),
+        replay,
+    }));
     crate::metrics::register(
         &web.metrics(),
         reload_state.clone(),
