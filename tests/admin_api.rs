@@ -701,6 +701,10 @@ fn wal_replay_status_during_and_after_start() {
         !during.is_empty(),
         "never saw /-/ready 503 with walreplay answering"
     );
+    assert!(
+        during.iter().any(|d| d["max"] == last + 1),
+        "replay progress never seen before ready: {during:?}"
+    );
     let mut prev = -1;
     for d in &during {
         let (min, max, cur) = (
