@@ -2,7 +2,9 @@
 //! Vigil unchanged. `promtool query instant|range|series|labels` (Debian's
 //! 2.42) must exit 0 with the same output against Vigil as against a real
 //! Prometheus scraping the same fake exporter (and exit 1 with the same
-//! message on a bad query).
+//! message on a bad query). Hand-written URLs as scripts send them
+//! (`curl -g '...?query=up{job="x"}'`, quotes and `<`/`>` unescaped) must
+//! get the same answers too.
 //!
 //! Only constant gauges are queried at explicit, already-scraped times, so
 //! the two servers' outputs can be compared byte for byte.
@@ -10,6 +12,8 @@
 mod api_peer;
 mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -255,5 +259,111 @@ fn promtool_query_works_against_vigil_like_prometheus() {
         for ((name, v), (_, p)) in vigil.iter().zip(prom) {
             assert_eq!(v, p, "{name}: vigil and prometheus differ");
         }
+    }
+}
+
+/// Sends `GET <target>` byte for byte (no client-side escaping, like
+/// `curl -g`) and returns the status code and body.
+fn raw_get(base: &str, target: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    let body = if chunked {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || after.len() < n {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = after[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+#[test]
+fn unescaped_urls_from_scripts_answer_like_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = FakeExporter::start();
+    let cfg = scrape_config(&exporter.target());
+    let prom = spawn_prometheus(dir.path(), &cfg);
+    let (_vigil, vbase) = start_vigil(dir.path(), &cfg, &[]);
+    let mut bases = vec![("vigil", vbase)];
+    if let Some((p, base)) = &prom {
+        wait_prometheus_ready(p, base);
+        bases.push(("prometheus", base.clone()));
+    }
+    let mut latest_first = 0.0f64;
+    for (who, base) in &bases {
+        let first = eventually(Duration::from_secs(20), || first_scrape(base))
+            .unwrap_or_else(|| panic!("{who} never scraped the exporter"));
+        latest_first = latest_first.max(first);
+    }
+    let t = latest_first.ceil() as i64 + 1;
+    while now_secs() < t as f64 + 0.5 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cases = [
+        (
+            format!("/api/v1/query?query=fake_temperature_celsius{{room=\"a\"}}&time={t}"),
+            "21.5",
+        ),
+        (
+            format!("/api/v1/query?query=count(fake_temperature_celsius)>1&time={t}"),
+            "2",
+        ),
+        (
+            format!("/api/v1/query?query=sum(fake_temperature_celsius<20)&time={t}"),
+            "19.25",
+        ),
+        (
+            format!(
+                "/api/v1/query?query=fake_temperature_celsius{{room=~\"a|c\",job!=\"x\"}}&time={t}"
+            ),
+            "21.5",
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (who, base) in &bases {
+        let mut mine = Vec::new();
+        for (target, want) in &cases {
+            let (status, body) = raw_get(base, target);
+            assert_eq!(status, 200, "{who} GET {target}: {body:?}");
+            let v: serde_json::Value = serde_json::from_str(&body)
+                .unwrap_or_else(|e| panic!("{who} GET {target}: {e}: {body:?}"));
+            assert_eq!(
+                v["data"]["result"][0]["value"],
+                serde_json::json!([t, want]),
+                "{who} GET {target}: {body}"
+            );
+            mine.push(v);
+        }
+        answers.push(mine);
+    }
+    if let [vigil, prom] = answers.as_slice() {
+        assert_eq!(vigil, prom);
     }
 }
