@@ -125,6 +125,12 @@ impl Session {
                 "/api/v1/query",
                 &[("query", "1+1".into()), ("time", "4".into())],
             ),
+            // The same with the data source's HTTP method set to GET.
+            ApiRequest::get(
+                "health_get",
+                "/api/v1/query",
+                &[("query", "1+1".into()), ("time", "4".into())],
+            ),
             ApiRequest::get("buildinfo", "/api/v1/status/buildinfo", &[]),
             // Data source init: recording rules, then the exemplar probe.
             ApiRequest::get("rules", "/api/v1/rules", &[]),
@@ -354,13 +360,15 @@ fn instance_job(target: &str) -> BTreeMap<String, String> {
 
 /// Checks every field Grafana reads, for one server's replies.
 fn check_grafana_fields(who: &str, replies: &BTreeMap<&str, Reply>, s: &Session, target: &str) {
-    let r = &replies["health"];
-    assert_eq!(
-        r.body,
-        json!({"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}),
-        "{who} health: {}",
-        r.text
-    );
+    for name in ["health", "health_get"] {
+        let r = &replies[name];
+        assert_eq!(
+            r.body,
+            json!({"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}),
+            "{who} {name}: {}",
+            r.text
+        );
+    }
 
     let data = success_data(who, "buildinfo", &replies["buildinfo"]);
     let version = data["version"].as_str().expect("buildinfo version");
@@ -627,6 +635,7 @@ fn compare_with_prometheus(
     // Answers that do not depend on when each server scraped: equal.
     for name in [
         "health",
+        "health_get",
         "rules",
         "exemplar_probe",
         "metric_names",

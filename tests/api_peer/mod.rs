@@ -263,8 +263,9 @@ impl ApiRequest {
     }
 }
 
-/// `?k=v&...` with RFC 3986 percent-encoding (what `URLSearchParams` and
-/// Go's `url.Values.Encode` produce, up to the spelling of spaces).
+/// `?k=v&...` encoded as Go's `url.Values.Encode` and `URLSearchParams`
+/// do it (spaces as `+`, everything else outside the unreserved set as
+/// `%XX`).
 pub fn query_string(params: &[(String, String)]) -> String {
     if params.is_empty() {
         return String::new();
@@ -274,6 +275,8 @@ pub fn query_string(params: &[(String, String)]) -> String {
         for b in s.bytes() {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
                 out.push(b as char);
+            } else if b == b' ' {
+                out.push('+');
             } else {
                 out.push_str(&format!("%{b:02X}"));
             }
