@@ -288,8 +288,6 @@ fn flag_map(f: &ServerFlags) -> BTreeMap<String, String> {
         f.enable_remote_write_receiver.to_string(),
     );
     put("web.cors.origin", f.cors_origin.clone());
-    put("web.read-timeout", f.read_timeout.clone());
-    put("web.max-connections", f.max_connections.to_string());
     put("storage.tsdb.path", f.tsdb_path.clone());
     put(
         "storage.tsdb.retention.time",
