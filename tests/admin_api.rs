@@ -33,7 +33,7 @@ fake_temp{room=\"hall\"} 19
 fake_up 1
 ";
 
-fn scrape_config(exporter: &FakeExporter) -> String {
+fn scrape_config(exporter: &StaticExporter) -> String {
     format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: fake\n    static_configs:\n      - targets: ['{}']\n",
         exporter.address()
@@ -213,7 +213,7 @@ fn delete_clean_and_snapshot_on_block_and_head() {
     backfill(dir.path(), &data);
     let backfilled = blocks(&data);
     assert_eq!(backfilled.len(), 1, "{backfilled:?}");
-    let exporter = FakeExporter::start(EXPORTER_BODY);
+    let exporter = StaticExporter::start(EXPORTER_BODY);
     let (_v, base) = start_vigil(
         dir.path(),
         &scrape_config(&exporter),
@@ -467,7 +467,7 @@ fn same_top_list(key: &str, ours: &Value, theirs: &Value) {
 
 #[test]
 fn tsdb_status_matches_prometheus() {
-    let exporter = FakeExporter::start(EXPORTER_BODY);
+    let exporter = StaticExporter::start(EXPORTER_BODY);
     let config = scrape_config(&exporter);
     let dir = tempfile::tempdir().unwrap();
     let (_v, base) = start_vigil(dir.path(), &config, &[]);
@@ -725,4 +725,68 @@ fn wal_replay_status_during_and_after_start() {
         st["data"]["seriesCountByMetricName"][0],
         json!({"name":"replayed","value":100000})
     );
+}
+
+/// A minimal exporter on 127.0.0.1: answers every request with the
+/// given exposition text; stops when dropped.
+pub struct StaticExporter {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StaticExporter {
+    pub fn start(body: &str) -> StaticExporter {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake exporter");
+        let port = listener.local_addr().expect("local addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let body = body.to_string();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Acquire) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes());
+                let _ = conn.write_all(body.as_bytes());
+            }
+        });
+        StaticExporter {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `host:port` for a scrape config.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for StaticExporter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
