@@ -11,7 +11,9 @@ mod flags;
 mod logging;
 mod metrics;
 mod server;
+mod sources;
 mod storage;
+mod tsdb_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -50,10 +52,21 @@ enum Command {
     Promql(cli::PromqlArgs),
     /// Query series, label names or label values from a server.
     Query(cli::QueryArgs),
+    /// TSDB tools: backfill, list, analyze, dump, verify.
+    #[command(subcommand)]
+    Tsdb(tsdb_cmd::TsdbCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.is_some() {
+        // Tools print to stdout: die quietly on a closed pipe (`| head`),
+        // as other Unix tools do, instead of panicking in `print!`.
+        // SAFETY: resetting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         None => {
             logging::init(&cli.server.log_level, &cli.server.log_format);
@@ -75,6 +88,10 @@ fn main() -> ExitCode {
                 &mut std::io::stderr(),
             );
             ExitCode::from(code as u8)
+        }
+        Some(Command::Tsdb(cmd)) => {
+            logging::init("info", "logfmt");
+            ExitCode::from(tsdb_cmd::run(cmd) as u8)
         }
         Some(Command::Query(args)) => {
             let code = cli::run_query(&args, &mut std::io::stdout(), &mut std::io::stderr());

@@ -17,9 +17,11 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use vigil_config::{ByteSize, Config, Duration};
 use vigil_promql::engine::{Engine, EngineOptions};
+use vigil_scrape::{ManagerOptions, ScrapeManager};
 use vigil_tsdb::db::{Db, DbOptions};
 use vigil_web::{
-    ConfigSource, Lifecycle, PromqlEngine, ReadyFlag, RuntimeSource, RuntimeStatus, Web, WebOptions,
+    ConfigSource, Lifecycle, PromqlEngine, ReadyFlag, RuntimeSource, RuntimeStatus, TargetsSource,
+    Web, WebOptions,
 };
 
 /// The embedded default configuration (`config/vigil.yml`).
@@ -180,6 +182,15 @@ struct ConfigState {
     retention: String,
 }
 
+impl ConfigState {
+    fn current(&self) -> Arc<Config> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 impl ConfigSource for ConfigState {
     fn config_yaml(&self) -> String {
         self.current
@@ -318,6 +329,8 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
         retention: settings.retention_text.clone(),
     });
 
+    let targets = Arc::new(LateTargets::default());
+
     // HTTP first.
     let engine = Arc::new(Engine::new(engine_opts));
     let queryable: Arc<dyn vigil_model::storage::Queryable> = Arc::new(storage.clone());
@@ -352,7 +365,8 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     .with_runtime(config_state.clone())
     .with_lifecycle(Arc::new(LifecycleHandle {
         tx: ctrl_tx.clone(),
-    }));
+    }))
+    .with_targets(targets.clone());
     crate::metrics::register(&web.metrics(), reload_state.clone(), storage.clone());
 
     let listener = tokio::net::TcpListener::bind(&settings.listen)
@@ -376,6 +390,26 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     let compaction = db.start_background_compaction();
     storage.set(db.clone());
 
+    // Then the scrapers, appending into the TSDB.
+    let appendable: Arc<dyn vigil_model::storage::Appendable> = Arc::new(storage.clone());
+    let scrape = Arc::new(
+        ScrapeManager::new(
+            appendable,
+            ManagerOptions {
+                offset_seed: offset_seed(&config_state.current()),
+                ..ManagerOptions::default()
+            },
+        )
+        .context("start scrape manager")?,
+    );
+    if let Err(e) = scrape.apply_config(&config_state.current()) {
+        tracing::error!(error = %e, "some scrape jobs could not be started");
+    }
+    targets.set(scrape.clone());
+    let components = Components {
+        scrape: scrape.clone(),
+    };
+
     ready.set_ready();
     tracing::info!("Server is ready to receive web requests.");
 
@@ -386,12 +420,12 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = sighup.recv() => {
-                let _ = reload(&origin, &config_state);
+                let _ = reload(&origin, &config_state, &components);
             }
             _ = sigterm.recv() => { tracing::warn!("Received SIGTERM, exiting gracefully..."); break; }
             _ = sigint.recv() => { tracing::warn!("Received SIGINT, exiting gracefully..."); break; }
             c = ctrl_rx.recv() => match c {
-                Some(Control::Reload(reply)) => { let _ = reply.send(reload(&origin, &config_state)); }
+                Some(Control::Reload(reply)) => { let _ = reply.send(reload(&origin, &config_state, &components)); }
                 Some(Control::Quit) => { tracing::warn!("Received termination request via web service, exiting gracefully..."); break; }
                 None => break,
             },
@@ -399,6 +433,7 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     }
 
     // Shutdown, in reverse order.
+    scrape.shutdown().await;
     let _ = stop_web_tx.send(());
     match tokio::time::timeout(std::time::Duration::from_secs(10), web_task).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "web server stopped with an error"),
@@ -419,24 +454,84 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal
     tokio::signal::unix::signal(kind).context("install signal handler")
 }
 
-/// Re-reads the configuration; on error keeps the running one.
-fn reload(origin: &ConfigOrigin, state: &ConfigState) -> Result<(), String> {
+/// The running components a reload reconfigures.
+struct Components {
+    scrape: Arc<ScrapeManager>,
+}
+
+/// Re-reads the configuration; a file that does not load leaves everything
+/// as it was. A valid file is applied to every component; as in
+/// Prometheus, one component failing fails the reload (and is logged) while
+/// the others keep the new configuration.
+fn reload(origin: &ConfigOrigin, state: &ConfigState, c: &Components) -> Result<(), String> {
     tracing::info!(file = %origin.describe(), "Loading configuration file");
-    match origin.load() {
-        Ok(cfg) => {
-            *state.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
-            state.reload.record(true);
-            *state
-                .last_success
-                .write()
-                .unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
-            tracing::info!(file = %origin.describe(), "Completed loading of configuration file");
-            Ok(())
-        }
+    let cfg = match origin.load() {
+        Ok(cfg) => Arc::new(cfg),
         Err(e) => {
             state.reload.record(false);
             tracing::error!(error = %e, "Error reloading config; the previous configuration stays in effect");
-            Err(e.to_string())
+            return Err(e.to_string());
         }
+    };
+    *state.current.write().unwrap_or_else(|e| e.into_inner()) = cfg.clone();
+    let mut errors = Vec::new();
+    if let Err(e) = c.scrape.apply_config(&cfg) {
+        errors.push(format!("scrape: {e}"));
+    }
+    if errors.is_empty() {
+        state.reload.record(true);
+        *state
+            .last_success
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
+        tracing::info!(file = %origin.describe(), "Completed loading of configuration file");
+        Ok(())
+    } else {
+        state.reload.record(false);
+        let msg = format!(
+            "one or more errors occurred while applying the new configuration ({}): {}",
+            origin.describe(),
+            errors.join("; ")
+        );
+        tracing::error!(error = %msg, "Error reloading config");
+        Err(msg)
+    }
+}
+
+/// Seeds the scrape offsets like Prometheus (external labels and hostname),
+/// so several servers scraping the same targets spread differently.
+fn offset_seed(cfg: &Config) -> u64 {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let mut labels = cfg.global.external_labels().builder();
+    labels.set("__vigil_hostname__", host.trim());
+    labels.build().stable_hash()
+}
+
+/// Scrape state for the API; empty until the scrape manager has started.
+#[derive(Default)]
+struct LateTargets(std::sync::OnceLock<Arc<ScrapeManager>>);
+
+impl LateTargets {
+    fn set(&self, m: Arc<ScrapeManager>) {
+        let _ = self.0.set(m);
+    }
+
+    fn with<T: Default>(&self, f: impl FnOnce(&crate::sources::ScrapeTargets) -> T) -> T {
+        self.0
+            .get()
+            .map(|m| f(&crate::sources::ScrapeTargets(m.clone())))
+            .unwrap_or_default()
+    }
+}
+
+impl TargetsSource for LateTargets {
+    fn active_targets(&self) -> Vec<vigil_web::ActiveTarget> {
+        self.with(|t| t.active_targets())
+    }
+    fn dropped_targets(&self) -> Vec<vigil_web::DroppedTarget> {
+        self.with(|t| t.dropped_targets())
+    }
+    fn target_metadata(&self) -> Vec<(vigil_model::Labels, Vec<vigil_web::MetricMetadata>)> {
+        self.with(|t| t.target_metadata())
     }
 }

@@ -8,12 +8,21 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use vigil_model::Labels;
 use vigil_tsdb::block::{BlockWriter, DEFAULT_BLOCK_DURATION};
 
-const SERIES: usize = 2_000;
-const STEPS: i64 = 2_880; // 12 h at 15 s
+/// Defaults: 2k series x 12 h at 15 s. `VIGIL_BACKFILL_FULL=1` runs the load
+/// benchmark's shape instead: 10k series x 24 h at 15 s (57.6M samples) in
+/// 18 h blocks.
+fn shape() -> (usize, i64, i64) {
+    if std::env::var_os("VIGIL_BACKFILL_FULL").is_some() {
+        (10_000, 5_760, 18 * DEFAULT_BLOCK_DURATION / 2)
+    } else {
+        (2_000, 2_880, DEFAULT_BLOCK_DURATION)
+    }
+}
 
 fn run(dir: &std::path::Path, flush_early: bool) -> usize {
-    let mut w = BlockWriter::new(dir, DEFAULT_BLOCK_DURATION);
-    let ids: Vec<u32> = (0..SERIES)
+    let (series, steps, block) = shape();
+    let mut w = BlockWriter::new(dir, block);
+    let ids: Vec<u32> = (0..series)
         .map(|i| {
             let l = Labels::from_pairs(&[
                 ("__name__", format!("node_metric_{}", i % 200).as_str()),
@@ -24,9 +33,9 @@ fn run(dir: &std::path::Path, flush_early: bool) -> usize {
         })
         .collect();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut vals = vec![0.0f64; SERIES];
+    let mut vals = vec![0.0f64; series];
     let start = 1_700_000_000_000i64;
-    for step in 0..STEPS {
+    for step in 0..steps {
         let t = start + step * 15_000;
         for (i, id) in ids.iter().enumerate() {
             seed ^= seed << 13;
@@ -40,7 +49,7 @@ fn run(dir: &std::path::Path, flush_early: bool) -> usize {
             };
             w.add(*id, t, vals[i]).expect("add");
         }
-        if flush_early && step % 480 == 479 {
+        if flush_early && step % 240 == 239 {
             w.flush_before(t).expect("flush_before");
         }
     }
@@ -50,7 +59,8 @@ fn run(dir: &std::path::Path, flush_early: bool) -> usize {
 fn backfill(c: &mut Criterion) {
     let mut g = c.benchmark_group("backfill_writer");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(SERIES as u64 * STEPS as u64));
+    let (series, steps, _) = shape();
+    g.throughput(Throughput::Elements(series as u64 * steps as u64));
     for early in [false, true] {
         let name = if early {
             "time-ordered, flush_before"

@@ -369,6 +369,17 @@ mod tests {
         assert_eq!(m.stats.num_chunks, 20);
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn arbitrary_meta_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(META_FILENAME), &b).unwrap();
+            let starts_like_json = b.first() == Some(&b'{');
+            prop_assert!(read_meta(dir.path()).is_err() || starts_like_json);
+        }
+    }
+
     #[test]
     fn bad_meta_is_corruption() {
         let dir = tempfile::tempdir().unwrap();

@@ -331,3 +331,50 @@ fn delete_and_clean_tombstones() {
     let db = Db::open(dir.path(), opts()).unwrap();
     assert_eq!(read(&db, i64::MIN, i64::MAX), want);
 }
+
+#[test]
+fn background_compaction_persists_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts();
+    o.compaction_interval = std::time::Duration::from_millis(50);
+    let db = Db::open(dir.path(), o).unwrap();
+    let mut want = Data::new();
+    // 6h of data: [0,2h) and [2h,4h) go to blocks, the head keeps [4h,6h).
+    append(&db, 5, 0, 6 * H, &mut want);
+    let handle = db.start_background_compaction();
+    let start = std::time::Instant::now();
+    while db.blocks().len() < 2 && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(db.blocks().len(), 2);
+    db.close().unwrap();
+    handle.join().unwrap();
+    assert_eq!(read(&db, i64::MIN, i64::MAX), want);
+}
+
+#[test]
+fn block_missing_its_index_is_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut want = Data::new();
+    backfill(dir.path(), 2, 0, 4 * H, 60_000, 7.0, &mut want);
+    let blocks = vigil_tsdb::block::list_block_dirs(dir.path()).unwrap();
+    std::fs::remove_file(blocks[0].1.join("index")).unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.blocks().len(), 1);
+    assert!(dir
+        .path()
+        .join("quarantine")
+        .join(blocks[0].0.to_string())
+        .exists());
+    // Quarantine survives restarts and is not loaded again.
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.blocks().len(), 1);
+    assert_eq!(
+        db.stats()
+            .quarantined_blocks
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}

@@ -13,7 +13,7 @@ use vigil_model::{Labels, METRIC_NAME};
 
 use crate::ast::{AggregateExpr, AggregateOp};
 
-use super::eval::{Dup, Evaluator, Src};
+use super::eval::{Dup, Evaluator, LabelsFrom, Src};
 use super::functions::{go_reverse_sort, is_valid_label_name};
 use super::gomath::{format_float_f, format_float_v, kahan_sum_inc};
 use super::range_fns::quantile;
@@ -22,15 +22,43 @@ use super::EvalError;
 
 /// The output labels of the group a series falls into.
 fn grouping_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
-    if without {
-        let mut names: Vec<&str> = grouping.iter().map(String::as_str).collect();
-        names.push(METRIC_NAME);
-        l.without(&names)
-    } else if grouping.is_empty() {
-        Labels::empty()
-    } else {
-        l.keep_only(grouping)
+    Labels::from_sorted(group_subset(l, grouping, without, false).cloned().collect())
+}
+
+/// The labels of `l` that decide its group (`drop_name`: treat `__name__`
+/// as absent).
+fn group_subset<'a>(
+    l: &'a Labels,
+    grouping: &'a [String],
+    without: bool,
+    drop_name: bool,
+) -> impl Iterator<Item = &'a vigil_model::Label> + 'a {
+    l.iter().filter(move |lb| {
+        if lb.name == METRIC_NAME && (drop_name || without) {
+            return false;
+        }
+        let listed = grouping.contains(&lb.name);
+        listed != without
+    })
+}
+
+/// FNV-1a over the grouping labels: cheap, and collisions are resolved by
+/// comparing the labels themselves.
+fn group_hash<'a>(it: impl Iterator<Item = &'a vigil_model::Label>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for &x in b {
+            h ^= x as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    for l in it {
+        eat(l.name.as_bytes());
+        eat(l.value.as_bytes());
     }
+    h
 }
 
 struct Group {
@@ -50,7 +78,7 @@ struct Aggregator {
     /// k per step for topk/bottomk (None: no output at that step).
     k: Vec<Option<usize>>,
     groups: Vec<Group>,
-    index: HashMap<Labels, usize>,
+    index: HashMap<u64, Vec<usize>>,
     /// Labels of every input series (topk/bottomk only).
     inputs: Vec<Labels>,
 }
@@ -98,11 +126,17 @@ fn heap_down(h: &mut [(f64, u32)], i0: usize, less: fn(f64, f64) -> bool) -> boo
 }
 
 impl Aggregator {
-    fn group_of(&mut self, labels: &Labels) -> usize {
-        let key = grouping_labels(labels, &self.grouping, self.without);
-        if let Some(&g) = self.index.get(&key) {
-            return g;
+    fn group_of(&mut self, labels: &Labels, drop_name: bool) -> usize {
+        let subset = || group_subset(labels, &self.grouping, self.without, drop_name);
+        let h = group_hash(subset());
+        if let Some(cands) = self.index.get(&h) {
+            for &gi in cands {
+                if self.groups[gi].labels.iter().eq(subset()) {
+                    return gi;
+                }
+            }
         }
+        let key = Labels::from_sorted(subset().cloned().collect());
         let gi = self.groups.len();
         let len = self.len;
         let (a, b, c, lists, heaps) = match self.op {
@@ -130,16 +164,24 @@ impl Aggregator {
             lists,
             heaps,
         });
-        self.index.insert(key, gi);
+        self.index.entry(h).or_default().push(gi);
         gi
     }
 
-    fn add(&mut self, s: StepSeries) {
-        let gi = self.group_of(&s.labels);
+    /// Folds one input series. `labels` (minus `__name__` when `drop_name`)
+    /// are its labels; `owned` makes a copy for `topk`/`bottomk` output.
+    fn add(
+        &mut self,
+        labels: &Labels,
+        drop_name: bool,
+        vals: &[f64],
+        owned: impl FnOnce() -> Labels,
+    ) {
+        let gi = self.group_of(labels, drop_name);
         let op = self.op;
         let sid = self.inputs.len() as u32;
         let g = &mut self.groups[gi];
-        for (i, &f) in s.vals.iter().enumerate() {
+        for (i, &f) in vals.iter().enumerate() {
             if is_absent(f) {
                 continue;
             }
@@ -186,7 +228,12 @@ impl Aggregator {
                 }
                 AggregateOp::Stddev | AggregateOp::Stdvar => {
                     if is_absent(g.a[i]) {
-                        g.a[i] = 0.0;
+                        // A lone NaN or Inf has no defined deviation.
+                        g.a[i] = if f.is_nan() || f.is_infinite() {
+                            f64::NAN
+                        } else {
+                            0.0
+                        };
                         g.b[i] = f;
                         g.c[i] = 1.0;
                         continue;
@@ -224,7 +271,7 @@ impl Aggregator {
             }
         }
         if matches!(op, AggregateOp::Topk | AggregateOp::Bottomk) {
-            self.inputs.push(s.labels);
+            self.inputs.push(owned());
         }
     }
 
@@ -335,9 +382,12 @@ pub fn eval_aggregate<'q>(
         }
         return count_values(ev, a, &label, grouping, g);
     }
+    // Prometheus 2.53 evaluates the parameter once and uses its value at
+    // the first step for the whole range.
     let param = match (&a.param, a.op) {
         (Some(p), AggregateOp::Topk | AggregateOp::Bottomk | AggregateOp::Quantile) => {
-            ev.eval_scalar(p, g)?
+            let v = ev.eval_scalar(p, g)?;
+            vec![v.first().copied().unwrap_or(f64::NAN); g.len]
         }
         _ => Vec::new(),
     };
@@ -378,9 +428,25 @@ pub fn eval_aggregate<'q>(
     };
     match ev.eval_src(&a.expr, g)? {
         Src::Lazy(l) if l.dup == Dup::Unique => {
-            ev.for_each_batch(&l, g, |batch| {
-                for s in batch.into_iter().flatten() {
-                    agg.add(s);
+            let from = l.labels;
+            ev.for_each_batch(&l, g, |chunk, batch| {
+                for (src, s) in chunk.iter().zip(batch) {
+                    let Some(s) = s else { continue };
+                    match from {
+                        LabelsFrom::Produced => {
+                            let StepSeries { labels, vals } = s;
+                            agg.add(&labels, false, &vals, || labels.clone());
+                        }
+                        LabelsFrom::Storage | LabelsFrom::StorageWithoutName => {
+                            let src = src.as_ref();
+                            agg.add(
+                                src.labels(),
+                                from == LabelsFrom::StorageWithoutName,
+                                &s.vals,
+                                || from.fill(src, Labels::empty()),
+                            );
+                        }
+                    }
                 }
                 Ok(())
             })?;
@@ -389,14 +455,14 @@ pub fn eval_aggregate<'q>(
             let v = ev.materialize(l, g)?;
             let StepVector { series, hold } = v;
             for s in series {
-                agg.add(s);
+                agg.add(&s.labels, false, &s.vals, || s.labels.clone());
             }
             drop(hold);
         }
         Src::Val(Val::Vector(v)) => {
             let StepVector { series, hold } = v;
             for s in series {
-                agg.add(s);
+                agg.add(&s.labels, false, &s.vals, || s.labels.clone());
             }
             drop(hold);
         }

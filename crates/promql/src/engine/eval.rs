@@ -64,6 +64,30 @@ pub enum Dup {
     PerStep,
 }
 
+/// Where a lazy source's output labels come from. Selectors leave labels
+/// in storage until a consumer needs them, so an aggregation can group
+/// without copying every input series' labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelsFrom {
+    /// `StepSeries::labels` is filled in by the producer.
+    Produced,
+    /// The storage series' labels.
+    Storage,
+    /// The storage series' labels without `__name__`.
+    StorageWithoutName,
+}
+
+impl LabelsFrom {
+    /// The output labels of a series produced from `s`.
+    pub fn fill(self, s: &dyn StorageSeries, produced: Labels) -> Labels {
+        match self {
+            LabelsFrom::Produced => produced,
+            LabelsFrom::Storage => s.labels().clone(),
+            LabelsFrom::StorageWithoutName => s.labels().without_metric_name(),
+        }
+    }
+}
+
 /// An instant vector computed one storage series at a time.
 pub struct Lazy<'q> {
     pub series: Vec<Box<dyn StorageSeries>>,
@@ -71,6 +95,7 @@ pub struct Lazy<'q> {
     pub dup: Dup,
     /// Every output series has the same `__name__` (or none).
     pub name_fixed: bool,
+    pub labels: LabelsFrom,
 }
 
 pub enum Src<'q> {
@@ -130,6 +155,10 @@ fn has_fixed_name(vs: &VectorSelector) -> bool {
         .any(|m| m.name == METRIC_NAME && m.op == MatchOp::Equal)
 }
 
+/// Grids longer than this (and than `max_samples`) are refused up front:
+/// every series on them holds one 8-byte slot per step.
+const MAX_DENSE_STEPS: usize = 1 << 24;
+
 /// Go's subquery start alignment: the first multiple of `step` at or after
 /// `t` (with Go's truncating division).
 fn align_up(t: i64, step: i64) -> i64 {
@@ -154,6 +183,9 @@ pub fn run(
     } else {
         Grid::range(start, end, step)
     };
+    if grid.len > env.max_samples.max(MAX_DENSE_STEPS) {
+        return Err(EvalError::TooManySamples);
+    }
     let mut bounds: Option<(i64, i64)> = None;
     selector_bounds(expr, grid.start, grid.end(), start, end, &env, &mut bounds);
     let querier = match bounds {
@@ -284,6 +316,8 @@ fn selector_bounds(
             let (a, b) = match vs.at {
                 Some(at) => {
                     let t = at_time(at, qs, qe);
+                    // `timestamp(x @ t offset o)` reads at `t` itself.
+                    widen(t - env.lookback, t);
                     (t, t)
                 }
                 None => (s, e_),
@@ -505,16 +539,18 @@ impl<'q> Evaluator<'q> {
         let budget = self.budget.clone();
         Ok(Lazy {
             series,
-            produce: Box::new(move |s, _scratch| {
+            produce: Box::new(move |s, scratch| {
                 Ok(
-                    selector::instant_values(s, &ends, lookback, &budget)?.map(|vals| StepSeries {
-                        labels: s.labels().clone(),
-                        vals,
-                    }),
+                    selector::instant_values(s, &ends, lookback, &budget, &mut scratch.samples)?
+                        .map(|vals| StepSeries {
+                            labels: Labels::empty(),
+                            vals,
+                        }),
                 )
             }),
             dup: Dup::Unique,
             name_fixed: has_fixed_name(vs),
+            labels: LabelsFrom::Storage,
         })
     }
 
@@ -524,6 +560,7 @@ impl<'q> Evaluator<'q> {
             produce: Box::new(|_, _| Ok(None)),
             dup: Dup::Unique,
             name_fixed: true,
+            labels: LabelsFrom::Produced,
         }
     }
 
@@ -571,6 +608,11 @@ impl<'q> Evaluator<'q> {
         };
         let start = align_up(first - sq.range, step);
         let inner = Grid::range(start, last, step);
+        // One full series on this grid would exceed the limit and its slots
+        // alone would take hundreds of MB: refuse before allocating.
+        if inner.len > self.env.max_samples.max(MAX_DENSE_STEPS) {
+            return Err(EvalError::TooManySamples);
+        }
         let v = if inner.len == 0 {
             self.empty_vector()
         } else {
@@ -657,11 +699,18 @@ impl<'q> Evaluator<'q> {
         F: Fn(StepSeries) -> Option<StepSeries> + Send + Sync + 'q,
     {
         let prev = l.produce;
+        let from = l.labels;
         Lazy {
             series: l.series,
-            produce: Box::new(move |s, scratch| Ok(prev(s, scratch)?.and_then(&f))),
+            produce: Box::new(move |s, scratch| {
+                Ok(prev(s, scratch)?.and_then(|mut x| {
+                    x.labels = from.fill(s, std::mem::take(&mut x.labels));
+                    f(x)
+                }))
+            }),
             dup: l.dup,
             name_fixed: l.name_fixed,
+            labels: LabelsFrom::Produced,
         }
     }
 
@@ -669,10 +718,14 @@ impl<'q> Evaluator<'q> {
     pub fn materialize(&self, l: Lazy<'q>, g: Grid) -> Result<StepVector, EvalError> {
         let mut out = Vec::new();
         let mut hold = Hold::none(&self.budget);
-        self.for_each_batch(&l, g, |batch| {
-            for s in batch.into_iter().flatten() {
-                hold.add(s.points())?;
-                out.push(s);
+        let from = l.labels;
+        self.for_each_batch(&l, g, |chunk, batch| {
+            for (src, s) in chunk.iter().zip(batch) {
+                if let Some(mut s) = s {
+                    hold.add(s.points())?;
+                    s.labels = from.fill(src.as_ref(), std::mem::take(&mut s.labels));
+                    out.push(s);
+                }
             }
             Ok(())
         })?;
@@ -690,14 +743,17 @@ impl<'q> Evaluator<'q> {
         &self,
         l: &Lazy<'q>,
         g: Grid,
-        mut sink: impl FnMut(Vec<Option<StepSeries>>) -> Result<(), EvalError>,
+        mut sink: impl FnMut(
+            &[Box<dyn StorageSeries>],
+            Vec<Option<StepSeries>>,
+        ) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         let per_series = g.len.max(1);
         let batch = (1_000_000 / per_series).clamp(64, 8192);
         for chunk in l.series.chunks(batch) {
             self.check()?;
             let results = self.run_parallel(chunk, &l.produce)?;
-            sink(results)?;
+            sink(chunk, results)?;
         }
         Ok(())
     }
@@ -782,7 +838,7 @@ impl<'q> Evaluator<'q> {
                 Ok(
                     selector::instant_timestamps(s, &ends, lookback, &budget)?.map(|vals| {
                         StepSeries {
-                            labels: s.labels().without_metric_name(),
+                            labels: Labels::empty(),
                             vals,
                         }
                     }),
@@ -790,6 +846,7 @@ impl<'q> Evaluator<'q> {
             }),
             dup: if fixed { Dup::Unique } else { Dup::PerStep },
             name_fixed: true,
+            labels: LabelsFrom::StorageWithoutName,
         })
     }
 
@@ -839,8 +896,6 @@ impl<'q> Evaluator<'q> {
                     produce: Box::new(move |s, scratch| {
                         scratch.samples.clear();
                         selector::range_samples(s, mint, maxt, &mut scratch.samples, &budget)?;
-                        let n = scratch.samples.len();
-                        budget.reserve(n)?;
                         let mut vals = vec![ABSENT; len];
                         let w = Windows {
                             ends: &ends,
@@ -855,16 +910,18 @@ impl<'q> Evaluator<'q> {
                             &mut scratch.range,
                             &mut vals,
                         );
-                        budget.release(n);
+                        // Like Prometheus, count the largest window this
+                        // series needed in memory at once.
+                        let widest = scratch.range.widest_window();
+                        budget.reserve(widest)?;
+                        budget.release(widest);
                         if !r? {
                             return Ok(None);
                         }
-                        let labels = if keep_name {
-                            s.labels().clone()
-                        } else {
-                            s.labels().without_metric_name()
-                        };
-                        Ok(Some(StepSeries { labels, vals }))
+                        Ok(Some(StepSeries {
+                            labels: Labels::empty(),
+                            vals,
+                        }))
                     }),
                     dup: if keep_name || has_fixed_name(vs) {
                         Dup::Unique
@@ -872,8 +929,18 @@ impl<'q> Evaluator<'q> {
                         Dup::WholeSeries
                     },
                     name_fixed: !keep_name || has_fixed_name(vs),
+                    labels: if keep_name {
+                        LabelsFrom::Storage
+                    } else {
+                        LabelsFrom::StorageWithoutName
+                    },
                 };
                 if rf == RangeFn::AbsentOverTime {
+                    // Only presence matters; Prometheus skips the label check.
+                    let lazy = Lazy {
+                        dup: Dup::Unique,
+                        ..lazy
+                    };
                     let v = self.materialize(lazy, g)?;
                     return self
                         .absent_over_time(v, arg, g)

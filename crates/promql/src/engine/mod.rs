@@ -31,6 +31,10 @@ use crate::ast::{Expr, ValueType};
 
 pub use gate::{GatePermit, QueryGate};
 
+/// Stack of the thread a query is evaluated on (address space only; pages
+/// are used as deep expressions need them).
+const EVAL_STACK_BYTES: usize = 64 << 20;
+
 /// Engine configuration; the server maps its `--query.*` flags onto it.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
@@ -229,6 +233,12 @@ impl Engine {
         &self.opts
     }
 
+    /// Queries currently holding a concurrency slot
+    /// (`prometheus_engine_queries`); 0 when concurrency is unbounded.
+    pub fn queries_running(&self) -> usize {
+        self.gate.as_ref().map_or(0, QueryGate::running)
+    }
+
     /// Evaluates `expr` at `t` (ms).
     pub fn instant_query(
         &self,
@@ -298,7 +308,23 @@ impl Engine {
             cancel: ctl.cancel.clone(),
             deadline,
         };
-        eval::run(queryable, expr, start, end, step, env)
+        // Evaluation recurses once per AST level (the parser allows trees
+        // 1024 tall), so it runs on its own thread with a stack that does
+        // not depend on the caller's (tokio's blocking threads have 2 MiB).
+        std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .name("promql-eval".into())
+                .stack_size(EVAL_STACK_BYTES)
+                .spawn_scoped(scope, || eval::run(queryable, expr, start, end, step, env));
+            match worker {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    Err(EvalError::Internal("query evaluation panicked".into()))
+                }),
+                Err(e) => Err(EvalError::Internal(format!(
+                    "cannot start evaluation thread: {e}"
+                ))),
+            }
+        })
     }
 }
 

@@ -98,6 +98,14 @@ pub struct Scratch {
     resets: Vec<usize>,
     changes_prefix: Vec<u32>,
     sort_buf: Vec<f64>,
+    widest: usize,
+}
+
+impl Scratch {
+    /// Samples in the largest window of the last `apply`.
+    pub fn widest_window(&self) -> usize {
+        self.widest
+    }
 }
 
 /// Fills `out[i]` for every step whose window has an answer (others are
@@ -109,6 +117,7 @@ pub fn apply(
     scratch: &mut Scratch,
     out: &mut [f64],
 ) -> Result<bool, EvalError> {
+    scratch.widest = 0;
     if samples.is_empty() {
         return Ok(false);
     }
@@ -171,6 +180,7 @@ pub fn apply(
         if hi <= lo {
             continue;
         }
+        scratch.widest = scratch.widest.max(hi - lo);
         let win = &samples[lo..hi];
         let v = match f {
             RangeFn::Rate | RangeFn::Increase | RangeFn::Delta => {

@@ -16,38 +16,44 @@ fn storage_err(e: vigil_model::storage::StorageError) -> EvalError {
 /// `ends[i]` (evaluation time minus offset, or the `@` time). A step has a
 /// value when the newest sample at or before `ends[i]` is no older than
 /// `lookback` and is not a staleness marker. Returns `None` if no step has
-/// a value.
+/// a value. `buf` is scratch space.
 pub fn instant_values(
     series: &dyn StorageSeries,
     ends: &[i64],
     lookback: i64,
     budget: &SampleBudget,
+    buf: &mut Vec<Sample>,
 ) -> Result<Option<Vec<f64>>, EvalError> {
-    let Some(&first) = ends.first() else {
+    let (Some(&first), Some(&last_end)) = (ends.first(), ends.last()) else {
         return Ok(None);
     };
-    let mut it = series.iter();
-    let mut cur = it.seek(first - lookback).map_err(storage_err)?;
-    let mut last: Option<Sample> = None;
+    buf.clear();
+    series
+        .iter()
+        .collect_range(first - lookback, last_end, buf)
+        .map_err(storage_err)?;
+    budget.loaded(buf.len());
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let samples = &buf[..];
     let mut out: Option<Vec<f64>> = None;
-    let mut loaded = 0usize;
+    // `pos` is the number of samples at or before the current end.
+    let mut pos = 0usize;
+    let n = samples.len();
     for (i, &end) in ends.iter().enumerate() {
-        while let Some(s) = cur {
-            if s.t > end {
-                break;
-            }
-            last = Some(s);
-            loaded += 1;
-            cur = it.next().map_err(storage_err)?;
+        while pos < n && samples[pos].t <= end {
+            pos += 1;
         }
-        if let Some(l) = last {
-            if l.t >= end - lookback && !is_stale_nan(l.v) {
-                let o = out.get_or_insert_with(|| vec![ABSENT; ends.len()]);
-                o[i] = sanitize(l.v);
-            }
+        if pos == 0 {
+            continue;
+        }
+        let l = samples[pos - 1];
+        if l.t >= end - lookback && !is_stale_nan(l.v) {
+            let o = out.get_or_insert_with(|| vec![ABSENT; ends.len()]);
+            o[i] = sanitize(l.v);
         }
     }
-    budget.loaded(loaded);
     Ok(out)
 }
 
@@ -102,19 +108,21 @@ pub fn range_samples(
     out: &mut Vec<Sample>,
     budget: &SampleBudget,
 ) -> Result<(), EvalError> {
-    let mut it = series.iter();
-    let mut cur = it.seek(mint).map_err(storage_err)?;
     let before = out.len();
-    while let Some(s) = cur {
-        if s.t > maxt {
-            break;
-        }
-        if !is_stale_nan(s.v) {
-            out.push(Sample::new(s.t, sanitize(s.v)));
-        }
-        cur = it.next().map_err(storage_err)?;
-    }
+    series
+        .iter()
+        .collect_range(mint, maxt, out)
+        .map_err(storage_err)?;
     budget.loaded(out.len() - before);
+    let mut w = before;
+    for r in before..out.len() {
+        let s = out[r];
+        if !is_stale_nan(s.v) {
+            out[w] = Sample::new(s.t, sanitize(s.v));
+            w += 1;
+        }
+    }
+    out.truncate(w);
     Ok(())
 }
 

@@ -394,3 +394,183 @@ fn subquery_alignment() {
     let e = call("sum_over_time", ValueType::Vector, vec![sq]);
     assert_eq!(instant(&db, &e, 1_000_000).unwrap()[0].1, 394.0);
 }
+
+#[test]
+fn max_samples_counts_windows_not_whole_ranges() {
+    let db = Mem(vec![series(&[("__name__", "m")], 1000, &vec![1.0; 5000])]);
+    let eng = Engine::new(EngineOptions {
+        max_samples: 100,
+        ..Default::default()
+    });
+    let ctl = QueryControl::new();
+    // A 50 s window holds 51 samples: fine over a long range.
+    let small = call("sum_over_time", ValueType::Vector, vec![ms("m", 50_000)]);
+    eng.range_query(&db, &small, 100_000, 4_000_000, 1_000_000, &ctl)
+        .unwrap();
+    // A 200 s window holds 201 samples: too many.
+    let big = call("sum_over_time", ValueType::Vector, vec![ms("m", 200_000)]);
+    assert_eq!(
+        eng.instant_query(&db, &big, 1_000_000, &ctl).unwrap_err(),
+        EvalError::TooManySamples
+    );
+}
+
+mod range_vs_instant {
+    //! A range query must give, at every step, what an instant query at that
+    //! step gives: this pins the sliding-window code against the simple
+    //! one-window path for random data.
+    use super::*;
+    use proptest::prelude::*;
+
+    const RANGE_FNS: &[&str] = &[
+        "rate",
+        "increase",
+        "delta",
+        "irate",
+        "idelta",
+        "changes",
+        "resets",
+        "deriv",
+        "avg_over_time",
+        "sum_over_time",
+        "count_over_time",
+        "min_over_time",
+        "max_over_time",
+        "last_over_time",
+        "present_over_time",
+        "stddev_over_time",
+        "stdvar_over_time",
+        "mad_over_time",
+    ];
+
+    fn data() -> impl Strategy<Value = Vec<(i64, f64)>> {
+        prop::collection::vec(
+            (
+                // Whole seconds, so samples often sit exactly on window edges.
+                prop_oneof![1i64..40, Just(15), Just(30)].prop_map(|s| s * 1000),
+                prop_oneof![
+                    8 => -5.0f64..50.0,
+                    1 => Just(f64::NAN),
+                    1 => Just(STALE_NAN),
+                ],
+            ),
+            0..60,
+        )
+        .prop_map(|v| {
+            let mut t = 0;
+            v.into_iter()
+                .map(|(dt, x)| {
+                    t += dt;
+                    (t, x)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn range_points_equal_instant_results(
+            a in data(),
+            b in data(),
+            f in 0..RANGE_FNS.len(),
+            range_s in 1i64..300,
+            step_s in 1i64..120,
+            offset_s in -30i64..30,
+            kind in 0..3usize,
+            sub_step_s in 1i64..90,
+        ) {
+            let mk = |l: &str, d: &[(i64, f64)]| VecSeries {
+                labels: Labels::from_pairs(&[("__name__", "m"), ("s", l)]),
+                samples: d.iter().map(|(t, v)| Sample::new(*t, *v)).collect(),
+            };
+            let db = Mem(vec![mk("a", &a), mk("b", &b)]);
+            let mut sel = sel("m", &[]);
+            sel.offset = offset_s * 1000;
+            let arg = match kind {
+                // f(m[r] offset o)
+                0 => Expr::MatrixSelector(MatrixSelector {
+                    selector: sel,
+                    range: range_s * 1000,
+                }),
+                // f((m offset o)[r:step])
+                1 => Expr::Subquery(SubqueryExpr {
+                    expr: Box::new(Expr::VectorSelector(sel)),
+                    range: range_s * 1000,
+                    step: Some(sub_step_s * 1000),
+                    offset: 0,
+                    at: None,
+                }),
+                // f(m[r:step] offset o), a subquery of a rate
+                _ => Expr::Subquery(SubqueryExpr {
+                    expr: Box::new(call(
+                        "rate",
+                        ValueType::Vector,
+                        vec![Expr::MatrixSelector(MatrixSelector {
+                            selector: super::sel("m", &[]),
+                            range: 60_000,
+                        })],
+                    )),
+                    range: range_s * 1000,
+                    step: Some(sub_step_s * 1000),
+                    offset: offset_s * 1000,
+                    at: None,
+                }),
+            };
+            let e = Expr::Aggregate(AggregateExpr {
+                op: AggregateOp::Sum,
+                expr: Box::new(call(RANGE_FNS[f], ValueType::Vector, vec![arg])),
+                param: None,
+                grouping: vec!["s".into()],
+                without: false,
+            });
+            let eng = engine();
+            let ctl = QueryControl::new();
+            let (start, end, step) = (0, 2_400_000, step_s * 1000);
+            let r = eng.range_query(&db, &e, start, end, step, &ctl).unwrap();
+            let Value::Matrix(m) = r.value else { panic!("matrix expected") };
+            let mut t = start;
+            while t <= end {
+                let inst = eng.instant_query(&db, &e, t, &ctl).unwrap();
+                let Value::Vector(v) = inst.value else { panic!("vector expected") };
+                for s in &v {
+                    let got = m
+                        .iter()
+                        .find(|x| x.labels == s.labels)
+                        .and_then(|x| x.samples.iter().find(|p| p.t == t))
+                        .map(|p| p.v);
+                    let same = got.is_some_and(|g| g == s.v || (g.is_nan() && s.v.is_nan()));
+                    prop_assert!(same, "{} at {t}: range {got:?} instant {}", RANGE_FNS[f], s.v);
+                }
+                let n_range = m.iter().filter(|x| x.samples.iter().any(|p| p.t == t)).count();
+                prop_assert_eq!(n_range, v.len(), "{} at {}", RANGE_FNS[f], t);
+                t += step;
+            }
+        }
+    }
+}
+
+#[test]
+fn deep_expressions_do_not_overflow_small_stacks() {
+    // The parser accepts trees up to 1024 tall; evaluate one on a thread
+    // with a 1 MiB stack (smaller than any runtime's default).
+    let q = format!("{}m", "m + ".repeat(1000));
+    let e = crate::parser::parse(&q).unwrap();
+    let deep_scalar = crate::parser::parse(&format!("{}1", "-".repeat(250))).unwrap();
+    let db = Mem(vec![series(&[("__name__", "m")], M, &[1.0])]);
+    let h = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            let eng = engine();
+            let r = eng.instant_query(&db, &e, 0, &QueryControl::new()).unwrap();
+            let s = eng
+                .instant_query(&db, &deep_scalar, 0, &QueryControl::new())
+                .unwrap();
+            (r.value, s.value)
+        })
+        .unwrap();
+    let (v, s) = h.join().unwrap();
+    let Value::Vector(v) = v else { panic!() };
+    assert_eq!(v[0].v, 1001.0);
+    assert_eq!(s, Value::Scalar { t: 0, v: 1.0 });
+}

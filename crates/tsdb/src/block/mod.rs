@@ -14,7 +14,9 @@ pub use backfill::{
     compatible_block_duration, dir_size, BackfillSeriesId, BackfillStats, BlockWriter,
     WrittenBlock, DEFAULT_BLOCK_DURATION,
 };
-pub use querier::{postings_for_matchers, BlockQuerier, BlockSeries, BlockSeriesIter};
+pub use querier::{
+    chunk_corruptions_total, postings_for_matchers, BlockQuerier, BlockSeries, BlockSeriesIter,
+};
 pub use writer::{BlockBuilder, TMP_CREATION_SUFFIX};
 
 use std::path::{Path, PathBuf};
@@ -49,6 +51,15 @@ impl Block {
     /// Opens the block in `dir`, validating meta.json, the index (header,
     /// TOC, table CRCs), the chunk segment headers and the tombstones.
     pub fn open(dir: &Path) -> Result<Block, StorageError> {
+        // A missing part is corruption of the block, not an I/O failure.
+        for part in [crate::meta::META_FILENAME, INDEX_FILENAME, CHUNKS_DIR] {
+            if !dir.join(part).exists() && dir.exists() {
+                return Err(crate::binfmt::corruption_file(
+                    dir,
+                    format!("block has no {part}"),
+                ));
+            }
+        }
         let meta = read_meta(dir)?;
         let meta_size = std::fs::metadata(dir.join(crate::meta::META_FILENAME))
             .map(|m| m.len())

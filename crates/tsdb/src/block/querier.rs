@@ -13,6 +13,15 @@ use crate::chunks::ChunkMeta;
 use crate::index::{intersect_many, merge_many, subtract, IndexReader, Postings};
 use crate::tombstones::{is_deleted, Interval, Tombstones};
 
+/// Chunks of persisted blocks found corrupt at query time, process-wide.
+static CHUNK_CORRUPTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// `vigil_tsdb_chunk_corruptions_total` for block chunks: CRC mismatches and
+/// undecodable chunks met by queries (each fails only its query).
+pub fn chunk_corruptions_total() -> u64 {
+    CHUNK_CORRUPTIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Reads the postings lists at `offsets` and unions them.
 fn union_at(ix: &IndexReader, offsets: Vec<u64>) -> Result<Postings, StorageError> {
     let lists = offsets
@@ -287,6 +296,7 @@ impl BlockSeries {
             next_chunk: 0,
             cur: None,
             cur_maxt: i64::MIN,
+            fast: false,
             last: None,
             done: false,
         }
@@ -303,6 +313,7 @@ impl BlockSeries {
     }
 
     fn chunk_error(&self, c: &ChunkMeta, reason: impl std::fmt::Display) -> StorageError {
+        CHUNK_CORRUPTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         StorageError::Corruption {
             location: format!(
                 "block {} series {} chunk {}",
@@ -331,6 +342,7 @@ pub struct BlockSeriesIter<'a> {
     next_chunk: usize,
     cur: Option<ChunkIter<'a>>,
     cur_maxt: i64,
+    fast: bool,
     last: Option<Sample>,
     done: bool,
 }
@@ -356,6 +368,12 @@ impl<'a> BlockSeriesIter<'a> {
                 ChunkIter::from_raw(raw.encoding, raw.data).map_err(|e| s.chunk_error(c, e))?;
             self.cur = Some(it);
             self.cur_maxt = c.max_time;
+            // Inside the range, nothing deleted, after what was returned:
+            // every sample of the chunk is returned as decoded.
+            self.fast = c.min_time >= s.mint
+                && c.max_time <= s.maxt
+                && s.intervals.is_empty()
+                && self.last.is_none_or(|l| c.min_time > l.t);
             return Ok(true);
         }
         self.done = true;
@@ -379,39 +397,45 @@ impl<'a> BlockSeriesIter<'a> {
         Some(true)
     }
 
-    fn step(&mut self, mut first: Option<Sample>) -> Result<Option<Sample>, StorageError> {
+    fn step(&mut self, mut pending: Option<Sample>) -> Result<Option<Sample>, StorageError> {
         loop {
             if self.done {
                 return Ok(None);
             }
-            let s = match first.take() {
-                Some(s) => Some(s),
-                None => match self.cur.as_mut() {
-                    Some(it) => it.next().map_err(|e| self.corrupt_cur(e))?,
-                    None => {
+            let s = match pending.take() {
+                Some(s) => s,
+                None => {
+                    let Some(it) = self.cur.as_mut() else {
                         if !self.open_next(self.series.mint)? {
                             return Ok(None);
                         }
                         continue;
+                    };
+                    match it.next() {
+                        Ok(Some(s)) if self.fast => {
+                            self.last = Some(s);
+                            return Ok(Some(s));
+                        }
+                        Ok(Some(s)) => s,
+                        Ok(None) => {
+                            self.cur = None;
+                            continue;
+                        }
+                        Err(e) => return Err(self.corrupt_cur(e)),
                     }
-                },
-            };
-            match s {
-                None => {
-                    self.cur = None;
                 }
-                Some(s) => match self.accept(s) {
-                    None => {
-                        self.done = true;
-                        self.cur = None;
-                        return Ok(None);
-                    }
-                    Some(true) => {
-                        self.last = Some(s);
-                        return Ok(Some(s));
-                    }
-                    Some(false) => {}
-                },
+            };
+            match self.accept(s) {
+                None => {
+                    self.done = true;
+                    self.cur = None;
+                    return Ok(None);
+                }
+                Some(true) => {
+                    self.last = Some(s);
+                    return Ok(Some(s));
+                }
+                Some(false) => {}
             }
         }
     }
@@ -426,8 +450,40 @@ impl<'a> BlockSeriesIter<'a> {
 }
 
 impl SampleIter for BlockSeriesIter<'_> {
+    #[inline]
     fn next(&mut self) -> Result<Option<Sample>, StorageError> {
         self.step(None)
+    }
+
+    /// Decodes whole chunks straight into `out` where no per-sample check is
+    /// needed (the common case for range queries).
+    fn collect_range(
+        &mut self,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), StorageError> {
+        let mut cur = self.seek(mint)?;
+        loop {
+            match cur {
+                Some(s) if s.t <= maxt => out.push(s),
+                _ => return Ok(()),
+            }
+            if self.fast && self.cur_maxt <= maxt {
+                if let Some(it) = self.cur.as_mut() {
+                    loop {
+                        match it.next() {
+                            Ok(Some(s)) => out.push(s),
+                            Ok(None) => break,
+                            Err(e) => return Err(self.corrupt_cur(e)),
+                        }
+                    }
+                    self.last = out.last().copied();
+                    self.cur = None;
+                }
+            }
+            cur = self.next()?;
+        }
     }
 
     fn seek(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {

@@ -168,6 +168,15 @@ proptest! {
         let mut got = collect(&q, &ms);
         got.retain(|s| !s.1.is_empty());
         let want = naive_select(&m, &ms, mint, mint + len);
+        // collect_range over a sub-range agrees with plain iteration.
+        let (lo, hi) = (mint + len / 3, mint + len / 2);
+        for s in q.select_series(&ms).unwrap() {
+            let mut out = Vec::new();
+            s.sample_iter().collect_range(lo, hi, &mut out).unwrap();
+            let all = s.samples().unwrap();
+            let expect: Vec<i64> = all.iter().map(|x| x.t).filter(|t| *t >= lo && *t <= hi).collect();
+            prop_assert_eq!(out.iter().map(|x| x.t).collect::<Vec<_>>(), expect);
+        }
         prop_assert!(same(&got, &want), "matchers {:?}: got {} series, want {}", ms, got.len(), want.len());
     }
 }
@@ -306,6 +315,7 @@ fn corrupt_chunk_fails_only_that_series() {
     std::fs::write(&seg, &bytes).unwrap();
     let b = Block::open(&dir_path).unwrap();
     let q = b.querier(i64::MIN, i64::MAX);
+    let before = chunk_corruptions_total();
     let bad = q
         .select_series(&[
             Matcher::equal("instance", "host-3:9100"),
@@ -322,6 +332,7 @@ fn corrupt_chunk_fails_only_that_series() {
         }
         other => panic!("expected corruption, got {other:?}"),
     }
+    assert!(chunk_corruptions_total() > before);
     let good = q
         .select_series(&[Matcher::equal("instance", "host-4:9100")])
         .unwrap();

@@ -575,7 +575,14 @@ fn load_blocks(dir: &Path, current: &[Block], st: &DbStats) -> Result<Vec<Block>
             delete_block_dir(&p)?;
             continue;
         }
-        quarantine(dir, u, &p, &e)?;
+        match e {
+            StorageError::Corruption { .. } => quarantine(dir, u, &p, &e)?,
+            // I/O trouble (permissions, descriptors) may pass: skip the block
+            // this time and retry on the next reload.
+            other => {
+                tracing::error!(block = %u, error = %other, "could not open block; skipping it")
+            }
+        }
     }
     st.quarantined_blocks
         .store(count_quarantined(dir), Ordering::Relaxed);

@@ -513,6 +513,46 @@ impl IndexReader {
         })
     }
 
+    /// Checks the label offset table and every label index section it
+    /// points to (readers do not need them; verification does).
+    pub fn verify_label_indices(&self) -> Result<usize, StorageError> {
+        let t = self.toc.label_indices_table;
+        if t == 0 || t == self.toc.postings_table {
+            return Ok(0);
+        }
+        let b = self.bytes();
+        let (start, end) =
+            section(b, t).map_err(|e| self.corrupt(t, format!("label offset table: {e}")))?;
+        let mut d = Decbuf::new(&b[start..end]);
+        let cnt = d.be32().map_err(|e| self.corrupt(t, e))?;
+        for i in 0..cnt {
+            let at = (start + d.pos()) as u64;
+            let entry = (|| -> Result<u64, DecodeError> {
+                let n = d.uvarint()?;
+                if n != 1 {
+                    return Err(DecodeError::new(format!("unexpected key length {n}")));
+                }
+                d.uvarint_str()?;
+                d.uvarint()
+            })();
+            let off = entry
+                .map_err(|e| self.corrupt(at, format!("label offset table entry {i}: {e}")))?;
+            let (ls, le) =
+                section(b, off).map_err(|e| self.corrupt(off, format!("label index: {e}")))?;
+            let mut li = Decbuf::new(&b[ls..le]);
+            let names = li.be32().map_err(|e| self.corrupt(off, e))?;
+            let n = li.be32().map_err(|e| self.corrupt(off, e))? as usize;
+            if names == 0 || li.remaining() != n * 4 {
+                return Err(self.corrupt(off, "label index length does not match its entries"));
+            }
+            while li.remaining() >= 4 {
+                let sym = li.be32().map_err(|e| self.corrupt(off, e))?;
+                self.symbol(sym)?;
+            }
+        }
+        Ok(cnt as usize)
+    }
+
     /// IDs of every series, read by walking the series section (for
     /// verification: independent of the postings).
     pub fn scan_series_ids(&self) -> Result<Vec<u32>, StorageError> {

@@ -16,6 +16,9 @@ use crate::block::{list_block_dirs, Block};
 use crate::db::merge::MergeQuerier;
 use crate::meta::BlockMeta;
 
+mod verify;
+pub use verify::{verify, BlockVerdict, HeadVerdict, VerifyReport};
+
 /// One row of `tsdb list`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockListing {
@@ -25,7 +28,7 @@ pub struct BlockListing {
 }
 
 /// Opens every block of `dir`, ordered by min time (as Prometheus orders them).
-fn open_blocks(dir: &Path) -> Result<Vec<Block>, StorageError> {
+pub(crate) fn open_blocks(dir: &Path) -> Result<Vec<Block>, StorageError> {
     let mut blocks = list_block_dirs(dir)?
         .into_iter()
         .map(|(_, p)| Block::open(&p))
@@ -48,7 +51,17 @@ pub fn list(dir: &Path) -> Result<Vec<BlockListing>, StorageError> {
         .collect())
 }
 
-/// `tsdb list` as promtool prints it (non-human-readable form).
+impl From<&crate::block::WrittenBlock> for BlockListing {
+    fn from(b: &crate::block::WrittenBlock) -> Self {
+        BlockListing {
+            meta: b.meta.clone(),
+            size: b.size,
+        }
+    }
+}
+
+/// `tsdb list` as promtool prints it (non-human-readable form); also what
+/// `create-blocks-from` prints for the blocks it wrote.
 pub fn format_list(rows: &[BlockListing]) -> String {
     let mut table = vec![[
         "BLOCK ULID".to_string(),
@@ -258,7 +271,7 @@ impl fmt::Display for AnalyzeReport {
 }
 
 /// Calls `f` for every sample in `[mint, maxt]` of every series of `dir`'s
-/// blocks matching `matchers` (all series when empty), series in label
+/// blocks matching `matchers` (every named series when empty), series in label
 /// order, samples in time order; overlapping blocks are merged.
 pub fn dump(
     dir: &Path,
@@ -274,6 +287,14 @@ pub fn dump(
         .map(|b| Box::new(b.querier(mint, maxt)) as Box<dyn Querier>)
         .collect();
     let q = MergeQuerier::new(queriers);
+    let every;
+    let matchers = if matchers.is_empty() {
+        every = [Matcher::new(vigil_model::MatchOp::Regex, METRIC_NAME, ".+")
+            .map_err(|e| StorageError::Io(e.to_string()))?];
+        &every[..]
+    } else {
+        matchers
+    };
     for s in q.select(None, matchers)? {
         let mut it = s.iter();
         while let Some(x) = it.next()? {

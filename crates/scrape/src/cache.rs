@@ -1,0 +1,328 @@
+//! The per-target scrape cache: exposition line text -> series ref and final
+//! labels, staleness bookkeeping, and the target's metric metadata.
+//!
+//! A cache hit costs one hash of the series text and no allocation: the label
+//! set is neither re-parsed nor re-hashed. Staleness follows Prometheus's
+//! `seriesPrev`/`seriesCur` rule with per-entry stamps instead of two maps:
+//! a series seen (without an explicit timestamp) in the previous append and
+//! not in this one gets a staleness marker. The cache knows nothing of HTTP or
+//! of the appender; `ScrapeLoop` drives it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use vigil_model::storage::SeriesRef;
+use vigil_model::Labels;
+
+use crate::expfmt::{Escaped, Format, MetricType};
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// One cached exposition line.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub sref: SeriesRef,
+    /// Final labels (target labels attached, metric relabeling applied).
+    /// Empty when relabeling dropped the series.
+    pub labels: Labels,
+    /// Stamp of the last append this line appeared in.
+    pub last_stamp: u64,
+    /// Stamp of the last append it appeared in without an explicit
+    /// timestamp (what staleness tracks), and the value before that.
+    pub seen: u64,
+    seen_before: u64,
+}
+
+impl Entry {
+    pub fn dropped(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// Metadata of one metric family as last exposed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricMetadata {
+    pub metric: String,
+    /// `unknown` when the family had no `# TYPE`.
+    pub kind: MetricType,
+    pub help: String,
+    pub unit: String,
+}
+
+#[derive(Debug)]
+struct MetaEntry {
+    kind: Option<MetricType>,
+    /// Help as written (escaped) and whether OpenMetrics rules decode it.
+    help_raw: Option<Box<str>>,
+    help_om: bool,
+    unit: Option<Box<str>>,
+    last_stamp: u64,
+}
+
+/// Successful scrapes a family's metadata outlives its last appearance
+/// (Prometheus keeps it for 10).
+const METADATA_KEEP: u64 = 10;
+
+#[derive(Debug, Default)]
+pub(crate) struct ScrapeCache {
+    series: FastMap<Box<str>, Entry>,
+    /// Incremented at the start of every append (successful or not).
+    stamp: u64,
+    /// Distinct entries seen in the current append.
+    seen_now: usize,
+    /// Entries marked `seen` in the current and the previous append.
+    tracked_now: usize,
+    tracked_prev: usize,
+    /// Of `tracked_now`, how many were also seen in the previous append.
+    carried: usize,
+    /// Cache size after the last successful append (flush heuristic).
+    last_ok_len: usize,
+    last_ok_stamp: u64,
+    metadata: FastMap<Box<str>, MetaEntry>,
+    metadata_changed: bool,
+    /// Series retired by a label-affecting config change, kept one append so
+    /// the ones that vanish still get staleness markers.
+    retired: Vec<(Labels, u64)>,
+}
+
+impl ScrapeCache {
+    pub fn new() -> Self {
+        ScrapeCache::default()
+    }
+
+    /// Starts an append; returns its stamp.
+    pub fn begin(&mut self) -> u64 {
+        self.stamp += 1;
+        self.seen_now = 0;
+        self.tracked_prev = self.tracked_now;
+        self.tracked_now = 0;
+        self.carried = 0;
+        self.stamp
+    }
+
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Caches a new line and marks it seen in this append.
+    pub fn insert_seen(&mut self, key: &str, sref: SeriesRef, labels: Labels, tracked: bool) {
+        let entry = Entry {
+            sref,
+            labels,
+            last_stamp: 0,
+            seen: 0,
+            seen_before: 0,
+        };
+        let stamp = self.stamp;
+        let e = self.series.entry(key.into()).or_insert(entry);
+        let mut c = Counters {
+            seen_now: &mut self.seen_now,
+            tracked_now: &mut self.tracked_now,
+            carried: &mut self.carried,
+        };
+        Self::mark(stamp, &mut c, e, tracked);
+    }
+
+    /// Records that `e` appeared in this append; `tracked` when it carried no
+    /// explicit timestamp (or timestamps are tracked too).
+    #[inline]
+    pub fn mark(stamp: u64, counters: &mut Counters<'_>, e: &mut Entry, tracked: bool) {
+        if e.last_stamp != stamp {
+            e.last_stamp = stamp;
+            *counters.seen_now += 1;
+        }
+        if tracked && e.seen != stamp {
+            if e.seen + 1 == stamp {
+                *counters.carried += 1;
+            }
+            e.seen_before = e.seen;
+            e.seen = stamp;
+            *counters.tracked_now += 1;
+        }
+    }
+
+    /// Mutable access to the counters alongside an entry lookup.
+    #[inline]
+    pub fn lookup(&mut self, key: &str) -> (Option<&mut Entry>, Counters<'_>, u64) {
+        (
+            self.series.get_mut(key),
+            Counters {
+                seen_now: &mut self.seen_now,
+                tracked_now: &mut self.tracked_now,
+                carried: &mut self.carried,
+            },
+            self.stamp,
+        )
+    }
+
+    /// Undoes the staleness marks of a failed append, so it counts as an
+    /// empty scrape: everything seen in the previous append goes stale.
+    pub fn forget_current(&mut self) {
+        let stamp = self.stamp;
+        if self.tracked_now > 0 {
+            for e in self.series.values_mut() {
+                if e.seen == stamp {
+                    e.seen = e.seen_before;
+                }
+            }
+        }
+        self.tracked_now = 0;
+        self.carried = 0;
+    }
+
+    /// Calls `f` with the labels of every series seen in the previous append
+    /// but not in this one.
+    pub fn for_each_stale(&self, mut f: impl FnMut(&Labels)) {
+        let prev = self.stamp - 1;
+        if self.carried != self.tracked_prev {
+            for e in self.series.values() {
+                if e.seen == prev && prev > 0 && !e.dropped() {
+                    f(&e.labels);
+                }
+            }
+        }
+        if !self.retired.is_empty() {
+            let live: std::collections::HashSet<&Labels> = self
+                .series
+                .values()
+                .filter(|e| e.seen == self.stamp)
+                .map(|e| &e.labels)
+                .collect();
+            for (labels, seen) in &self.retired {
+                if *seen == prev && prev > 0 && !live.contains(labels) {
+                    f(labels);
+                }
+            }
+        }
+    }
+
+    /// Ends an append. A successful one drops entries and metadata that did
+    /// not appear in it (after a grace period for metadata).
+    pub fn finish(&mut self, ok: bool) {
+        self.retired.clear();
+        let stamp = self.stamp;
+        let flush = if ok {
+            self.last_ok_stamp = stamp;
+            true
+        } else {
+            // Varying series in failing scrapes would grow the cache forever.
+            self.series.len() > self.last_ok_len * 2 + 1000
+        };
+        if flush {
+            let keep = if ok { stamp } else { self.last_ok_stamp };
+            if self.seen_now != self.series.len() || !ok {
+                self.series.retain(|_, e| e.last_stamp == keep);
+            }
+            let before = self.metadata.len();
+            self.metadata
+                .retain(|_, m| keep.saturating_sub(m.last_stamp) <= METADATA_KEEP);
+            self.metadata_changed |= before != self.metadata.len();
+            self.last_ok_len = self.series.len();
+        }
+    }
+
+    /// Drops every cached series (their labels would change) but keeps what
+    /// staleness needs.
+    pub fn retire_all(&mut self) {
+        self.retired = self
+            .series
+            .drain()
+            .filter(|(_, e)| !e.dropped())
+            .map(|(_, e)| (e.labels, e.seen))
+            .collect();
+        self.carried = 0;
+        self.tracked_now = 0;
+    }
+
+    // ---- metadata ----------------------------------------------------------
+
+    fn meta(&mut self, name: &str) -> &mut MetaEntry {
+        if !self.metadata.contains_key(name) {
+            self.metadata_changed = true;
+            self.metadata.insert(
+                name.into(),
+                MetaEntry {
+                    kind: None,
+                    help_raw: None,
+                    help_om: false,
+                    unit: None,
+                    last_stamp: 0,
+                },
+            );
+        }
+        let stamp = self.stamp;
+        let m = self
+            .metadata
+            .get_mut(name)
+            .expect("metadata entry inserted above");
+        m.last_stamp = stamp;
+        m
+    }
+
+    pub fn set_type(&mut self, name: &str, kind: MetricType) {
+        let m = self.meta(name);
+        if m.kind != Some(kind) {
+            m.kind = Some(kind);
+            self.metadata_changed = true;
+        }
+    }
+
+    pub fn set_help(&mut self, name: &str, text: Escaped<'_>, om: bool) {
+        let m = self.meta(name);
+        if m.help_raw.as_deref() != Some(text.raw()) || m.help_om != om {
+            m.help_raw = Some(text.raw().into());
+            m.help_om = om;
+            self.metadata_changed = true;
+        }
+    }
+
+    pub fn set_unit(&mut self, name: &str, unit: &str) {
+        let m = self.meta(name);
+        if m.unit.as_deref() != Some(unit) {
+            m.unit = Some(unit.into());
+            self.metadata_changed = true;
+        }
+    }
+
+    /// A fresh snapshot when metadata changed since the last call.
+    pub fn take_metadata_snapshot(&mut self) -> Option<Arc<Vec<MetricMetadata>>> {
+        if !self.metadata_changed {
+            return None;
+        }
+        self.metadata_changed = false;
+        let mut out: Vec<MetricMetadata> = self
+            .metadata
+            .iter()
+            .map(|(name, m)| MetricMetadata {
+                metric: name.to_string(),
+                kind: m.kind.unwrap_or(MetricType::Unknown),
+                help: m
+                    .help_raw
+                    .as_deref()
+                    .map(|raw| {
+                        Escaped::help(
+                            raw,
+                            if m.help_om {
+                                Format::OpenMetrics
+                            } else {
+                                Format::PrometheusText
+                            },
+                        )
+                        .decode()
+                        .into_owned()
+                    })
+                    .unwrap_or_default(),
+                unit: m.unit.as_deref().unwrap_or_default().to_string(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.metric.cmp(&b.metric));
+        Some(Arc::new(out))
+    }
+}
+
+/// The per-append counters, borrowed separately from the series map.
+pub(crate) struct Counters<'a> {
+    seen_now: &'a mut usize,
+    tracked_now: &'a mut usize,
+    carried: &'a mut usize,
+}

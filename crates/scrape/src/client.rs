@@ -1,0 +1,386 @@
+//! The HTTP side of a scrape: one pooled keep-alive reqwest client per
+//! scrape pool (gzip, rustls), requests with Prometheus's headers, and the
+//! body read into a reused buffer under `body_size_limit`.
+//!
+//! It knows nothing about parsing or storage; errors are worded as
+//! Prometheus words them (`server returned HTTP status 500 Internal Server
+//! Error`, `Get "<url>": context deadline exceeded`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE,
+};
+
+use crate::scrape_loop::ScrapeError;
+
+/// The `Accept` header Prometheus 2.53 sends with its default
+/// `scrape_protocols` (OpenMetrics 1.0.0, OpenMetrics 0.0.1, text 0.0.4).
+pub const DEFAULT_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+/// The `User-Agent` of scrapes.
+pub const USER_AGENT: &str = concat!("Vigil/", env!("CARGO_PKG_VERSION"));
+
+/// Where the `Authorization` header comes from. Files are re-read on every
+/// scrape, so rotated credentials are picked up as Prometheus does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `basic_auth`; the password from `password` or, if set, `password_file`.
+    Basic {
+        username: String,
+        password: String,
+        password_file: Option<PathBuf>,
+    },
+    /// `authorization` (and the deprecated `bearer_token[_file]`): `type`
+    /// (default `Bearer`) and the credentials or the file holding them.
+    Authorization {
+        kind: String,
+        credentials: String,
+        credentials_file: Option<PathBuf>,
+    },
+}
+
+impl Credentials {
+    fn header(&self) -> Result<HeaderValue, String> {
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| format!("unable to read file {}: {e}", p.display()))
+        };
+        let value = match self {
+            Credentials::Basic {
+                username,
+                password,
+                password_file,
+            } => {
+                let password = match password_file {
+                    Some(p) => read(p)?,
+                    None => password.clone(),
+                };
+                format!(
+                    "Basic {}",
+                    base64(format!("{username}:{password}").as_bytes())
+                )
+            }
+            Credentials::Authorization {
+                kind,
+                credentials,
+                credentials_file,
+            } => {
+                let creds = match credentials_file {
+                    Some(p) => read(p)?,
+                    None => credentials.clone(),
+                };
+                let kind = if kind.is_empty() { "Bearer" } else { kind };
+                format!("{kind} {creds}")
+            }
+        };
+        let mut v = HeaderValue::from_str(&value)
+            .map_err(|_| "credentials contain characters not allowed in a header".to_string())?;
+        v.set_sensitive(true);
+        Ok(v)
+    }
+}
+
+/// TLS options, with PEM contents already loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// CA certificates to trust instead of the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Client certificate and key, for mutual TLS.
+    pub cert_pem: Option<Vec<u8>>,
+    pub key_pem: Option<Vec<u8>>,
+    pub insecure_skip_verify: bool,
+    /// `min_version`: "TLS12" or "TLS13".
+    pub min_version: Option<String>,
+    /// Not supported by the HTTP client; a warning is logged when set.
+    pub server_name: Option<String>,
+}
+
+/// Everything that shapes a pool's HTTP client and requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOptions {
+    pub accept: String,
+    pub user_agent: String,
+    pub enable_compression: bool,
+    /// Bytes of (decompressed) body allowed; 0 for no limit.
+    pub body_size_limit: u64,
+    pub credentials: Option<Credentials>,
+    pub tls: TlsOptions,
+    pub proxy_url: Option<String>,
+    pub proxy_from_environment: bool,
+    pub follow_redirects: bool,
+    pub enable_http2: bool,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            accept: DEFAULT_ACCEPT.to_string(),
+            user_agent: USER_AGENT.to_string(),
+            enable_compression: true,
+            body_size_limit: 0,
+            credentials: None,
+            tls: TlsOptions::default(),
+            proxy_url: None,
+            proxy_from_environment: false,
+            follow_redirects: true,
+            enable_http2: true,
+        }
+    }
+}
+
+/// Building a client failed (bad PEM, bad proxy URL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("creating HTTP client: {0}")]
+pub struct ClientError(pub String);
+
+/// A pool's HTTP client.
+#[derive(Debug, Clone)]
+pub struct TargetClient {
+    client: reqwest::Client,
+    opts: ClientOptions,
+    headers: HeaderMap,
+}
+
+/// A successful response: its `Content-Type` (the body is in the buffer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub content_type: String,
+}
+
+impl TargetClient {
+    pub fn new(opts: ClientOptions) -> Result<TargetClient, ClientError> {
+        let err = |e: reqwest::Error| ClientError(error_chain(&e));
+        let mut b = reqwest::Client::builder()
+            .gzip(opts.enable_compression)
+            .pool_idle_timeout(Duration::from_secs(5 * 60))
+            .tcp_nodelay(true)
+            .redirect(if opts.follow_redirects {
+                reqwest::redirect::Policy::limited(10)
+            } else {
+                reqwest::redirect::Policy::none()
+            });
+        if !opts.enable_http2 {
+            b = b.http1_only();
+        }
+        match (&opts.proxy_url, opts.proxy_from_environment) {
+            (Some(url), _) => b = b.proxy(reqwest::Proxy::all(url.as_str()).map_err(err)?),
+            (None, false) => b = b.no_proxy(),
+            (None, true) => {}
+        }
+        let tls = &opts.tls;
+        if let Some(ca) = &tls.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(ca).map_err(err)?;
+            if certs.is_empty() {
+                return Err(ClientError(
+                    "unable to use specified CA cert: no certificates found".into(),
+                ));
+            }
+            b = b.tls_certs_only(certs);
+        }
+        match (&tls.cert_pem, &tls.key_pem) {
+            (Some(cert), Some(key)) => {
+                let mut pem = cert.clone();
+                pem.push(b'\n');
+                pem.extend_from_slice(key);
+                b = b.identity(reqwest::Identity::from_pem(&pem).map_err(err)?);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ClientError(
+                    "client cert and key must both be set".to_string(),
+                ))
+            }
+        }
+        if tls.insecure_skip_verify {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        match tls.min_version.as_deref() {
+            Some("TLS13") => b = b.tls_version_min(reqwest::tls::Version::TLS_1_3),
+            Some("TLS12") => b = b.tls_version_min(reqwest::tls::Version::TLS_1_2),
+            _ => {}
+        }
+        if tls.server_name.as_deref().is_some_and(|s| !s.is_empty()) {
+            tracing::warn!("tls_config.server_name is not supported; the target's host name is verified instead");
+        }
+        let client = b.build().map_err(err)?;
+        let mut headers = HeaderMap::new();
+        let hv = |s: &str| {
+            HeaderValue::from_str(s).map_err(|_| ClientError(format!("invalid header value {s:?}")))
+        };
+        headers.insert(ACCEPT, hv(&opts.accept)?);
+        headers.insert(reqwest::header::USER_AGENT, hv(&opts.user_agent)?);
+        if !opts.enable_compression {
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        }
+        Ok(TargetClient {
+            client,
+            opts,
+            headers,
+        })
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
+    /// Fetches `url` into `buf` (cleared first) within `timeout`.
+    pub async fn fetch(
+        &self,
+        url: &str,
+        timeout: Duration,
+        buf: &mut Vec<u8>,
+    ) -> Result<Fetched, ScrapeError> {
+        buf.clear();
+        match tokio::time::timeout(timeout, self.fetch_inner(url, timeout, buf)).await {
+            Ok(r) => r,
+            Err(_) => Err(ScrapeError::Http(format!(
+                "Get {}: context deadline exceeded",
+                vigil_model::labels::go_quote(url)
+            ))),
+        }
+    }
+
+    async fn fetch_inner(
+        &self,
+        url: &str,
+        timeout: Duration,
+        buf: &mut Vec<u8>,
+    ) -> Result<Fetched, ScrapeError> {
+        let get_err = |msg: String| {
+            ScrapeError::Http(format!("Get {}: {msg}", vigil_model::labels::go_quote(url)))
+        };
+        let mut req = self.client.get(url).headers(self.headers.clone()).header(
+            "X-Prometheus-Scrape-Timeout-Seconds",
+            format_seconds(timeout),
+        );
+        if let Some(c) = &self.opts.credentials {
+            req = req.header(AUTHORIZATION, c.header().map_err(get_err)?);
+        }
+        let mut resp = req.send().await.map_err(|e| get_err(error_chain(&e)))?;
+        let status = resp.status();
+        if status != reqwest::StatusCode::OK {
+            return Err(ScrapeError::Http(
+                format!(
+                    "server returned HTTP status {} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                )
+                .trim_end()
+                .to_string(),
+            ));
+        }
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let limit = self.opts.body_size_limit;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| get_err(error_chain(&e)))? {
+            if limit > 0 && (buf.len() + chunk.len()) as u64 > limit {
+                return Err(ScrapeError::BodySizeLimit);
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Fetched { content_type })
+    }
+}
+
+/// Go's `strconv.FormatFloat(seconds, 'f', -1, 64)`: `10`, `0.5`.
+fn format_seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    let mut out = format!("{s}");
+    if out.ends_with(".0") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
+
+/// The error and its causes, innermost last, deduplicated.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for c in input.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (c.get(1).copied().unwrap_or(0) as u32) << 8
+            | c.get(2).copied().unwrap_or(0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("user:pass", "dXNlcjpwYXNz"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn timeout_header_format() {
+        assert_eq!(format_seconds(Duration::from_secs(10)), "10");
+        assert_eq!(format_seconds(Duration::from_millis(500)), "0.5");
+        assert_eq!(format_seconds(Duration::from_millis(1250)), "1.25");
+    }
+
+    #[test]
+    fn credential_headers() {
+        let b = Credentials::Basic {
+            username: "user".into(),
+            password: "pass".into(),
+            password_file: None,
+        };
+        assert_eq!(b.header().unwrap(), "Basic dXNlcjpwYXNz");
+        let a = Credentials::Authorization {
+            kind: String::new(),
+            credentials: "tok".into(),
+            credentials_file: None,
+        };
+        assert_eq!(a.header().unwrap(), "Bearer tok");
+        let dir = std::env::temp_dir().join(format!("vigil-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("token");
+        std::fs::write(&f, "secret\n").unwrap();
+        let a = Credentials::Authorization {
+            kind: "Custom".into(),
+            credentials: String::new(),
+            credentials_file: Some(f.clone()),
+        };
+        assert_eq!(a.header().unwrap(), "Custom secret");
+        std::fs::remove_file(&f).unwrap();
+        assert!(a.header().unwrap_err().starts_with("unable to read file"));
+    }
+}
