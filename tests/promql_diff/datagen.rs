@@ -529,7 +529,8 @@ fn summary(
     let mut obs: Vec<f64> = Vec::new();
     for i in 0..SLOTS as usize {
         let Some(ms) = t.times[i] else { continue };
-        if t.epoch[i] != epoch {
+        let fresh_epoch = t.epoch[i] != epoch;
+        if fresh_epoch {
             count = 0;
             sum = 0.0;
             if epoch == u32::MAX && !t.fresh {
@@ -538,7 +539,12 @@ fn summary(
             }
             epoch = t.epoch[i];
         }
-        let n = rng.poisson(per_scrape);
+        // A restarted process reports an empty summary at its first scrape.
+        let n = if fresh_epoch {
+            0
+        } else {
+            rng.poisson(per_scrape)
+        };
         obs.clear();
         for _ in 0..n {
             obs.push(0.02 * (0.7 * rng.normal()).exp());

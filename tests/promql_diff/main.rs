@@ -3,8 +3,9 @@
 //! HTTP requests, the same answers.
 //!
 //! Data: `datagen` writes a seeded OpenMetrics file; `promtool tsdb
-//! create-blocks-from openmetrics` turns it into blocks for Prometheus, and
-//! Vigil's data directory is filled as `VIGIL_BACKFILL` says. Queries:
+//! create-blocks-from openmetrics` turns it into blocks for Prometheus and
+//! `vigil tsdb create-blocks-from openmetrics` into blocks for Vigil (or
+//! Vigil gets a copy of promtool's blocks, see `Backfill`). Queries:
 //! `tests/promql/differential_queries.txt`, each run as instant queries at
 //! `INSTANT_TIMES` and range queries over `RANGES`, against both servers.
 
@@ -25,17 +26,28 @@ use compare::{Answer, Mode};
 use datagen::{END_MS, START_MS};
 
 /// How Vigil's data directory gets the generated data.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Backfill {
     /// Vigil opens a copy of the blocks promtool wrote: tests that Vigil
-    /// reads Prometheus's block format, but not Vigil's own backfill.
+    /// reads Prometheus's block format, and separates evaluator bugs from
+    /// backfill bugs when triaging (`VIGIL_DIFF_BACKFILL=promtool`).
     CopyPromtoolBlocks,
-    /// `vigil tsdb create-blocks-from openmetrics`, the goal.
-    #[allow(dead_code)]
+    /// `vigil tsdb create-blocks-from openmetrics` on the same file.
     VigilTool,
 }
 
-/// Switch to `Backfill::VigilTool` once the binary has the subcommand.
-const VIGIL_BACKFILL: Backfill = Backfill::CopyPromtoolBlocks;
+/// The default; the environment variable `VIGIL_DIFF_BACKFILL`
+/// (`vigil` or `promtool`) overrides it.
+const VIGIL_BACKFILL: Backfill = Backfill::VigilTool;
+
+fn vigil_backfill() -> Backfill {
+    match std::env::var("VIGIL_DIFF_BACKFILL").as_deref() {
+        Ok("promtool") => Backfill::CopyPromtoolBlocks,
+        Ok("vigil") => Backfill::VigilTool,
+        Ok(other) => panic!("VIGIL_DIFF_BACKFILL={other}: expected `vigil` or `promtool`"),
+        Err(_) => VIGIL_BACKFILL,
+    }
+}
 
 const SEED: u64 = 0x5eed_0004;
 
@@ -176,6 +188,7 @@ fn run_case(
     let mode = Mode {
         error_text: case.error_text_differs.is_none(),
         ordered: case.ordered,
+        range_query: false,
     };
     let mut diffs = Vec::new();
     let (mut had_data, mut all_errors) = (false, true);
@@ -185,8 +198,10 @@ fn run_case(
         had_data |= want.has_data();
         all_errors &= want.is_error();
         // Range queries return matrices: order is never part of the answer.
+        let range_query = r.path == "/api/v1/query_range";
         let mode = Mode {
-            ordered: mode.ordered && r.path == "/api/v1/query",
+            ordered: mode.ordered && !range_query,
+            range_query,
             ..mode
         };
         let d = compare::diff(&want, &got, mode);
@@ -270,7 +285,8 @@ fn promql_answers_match_prometheus() {
     let prom_dir = dir.join("prometheus");
     copy_dir(&blocks, &prom_dir.join("data"));
     let vigil_dir = dir.join("vigil");
-    match VIGIL_BACKFILL {
+    let backfill = vigil_backfill();
+    match backfill {
         Backfill::CopyPromtoolBlocks => copy_dir(&blocks, &vigil_dir.join("data")),
         Backfill::VigilTool => {
             let mut cmd = Command::new(vigil_bin());
@@ -280,7 +296,10 @@ fn promql_answers_match_prometheus() {
             run_ok(cmd, "vigil tsdb create-blocks-from openmetrics");
         }
     }
-    println!("backfilled in {:.1?}", began.elapsed());
+    println!(
+        "backfilled ({backfill:?} for vigil) in {:.1?}",
+        began.elapsed()
+    );
 
     let cfg = prom_dir.join("prometheus.yml");
     std::fs::write(&cfg, CONFIG).expect("write config");
