@@ -3,7 +3,9 @@
 //! node-exporter-like job (5 instances), 24 h at a 15 s scrape interval
 //! (57.6M samples), queried over the full 24 h at a 60 s step.
 //!
-//! `cargo bench -p vigil-promql --bench eval [-- <filter>]`
+//! `cargo bench -p vigil-promql --bench eval [-- <filter>]`; set
+//! `VIGIL_BENCH_STORAGE=block` (or `head`) to query the real TSDB, and
+//! `VIGIL_BENCH_CPU=<reps>` for a CPU-time table instead of criterion.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -231,6 +233,30 @@ fn build() -> Db {
                 s,
             );
         }
+        push(
+            vec![
+                ("__name__", "node_load1".into()),
+                ("instance", inst.clone()),
+            ],
+            gauge(&mut rng, 2.0),
+        );
+        for (dev, fs, mp) in [
+            ("sda1", "ext4", "/"),
+            ("sdb1", "xfs", "/data"),
+            ("tmpfs", "tmpfs", "/run"),
+            ("nvme0n1p1", "ext4", "/var"),
+        ] {
+            push(
+                vec![
+                    ("__name__", "node_filesystem_avail_bytes".into()),
+                    ("instance", inst.clone()),
+                    ("device", dev.into()),
+                    ("fstype", fs.into()),
+                    ("mountpoint", mp.into()),
+                ],
+                gauge(&mut rng, 1e11),
+            );
+        }
         let total = 16e9;
         push(
             vec![
@@ -285,16 +311,20 @@ fn build() -> Db {
 const QUERIES: &[(&str, &str)] = &[
     ("cpu_busy_by_instance", r#"sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))"#),
     ("hist_p90", "histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))"),
+    ("hist_p99_by_handler", "histogram_quantile(0.99, sum by (handler, le) (rate(http_request_duration_seconds_bucket[5m])))"),
     ("topk_net_rx", "topk(5, rate(node_network_receive_bytes_total[5m]))"),
+    ("avg_over_time_load", "avg_over_time(node_load1[15m])"),
     ("disk_regex", r#"sum by (instance, device) (rate(node_disk_read_bytes_total{device=~"sd.*|nvme.*"}[5m]))"#),
     ("count_by_job_all", r#"count by (job) ({job="node"})"#),
     ("irq_increase_1h_topk", "topk(10, sum by (devices) (increase(node_interrupts_total[1h])))"),
     ("mem_used_pct_on", "100 * (1 - node_memory_MemAvailable_bytes / on(instance) node_memory_MemTotal_bytes)"),
     ("net_ratio_on", "sum by (instance) (rate(node_network_transmit_bytes_total[5m])) / on(instance) sum by (instance) (rate(node_network_receive_bytes_total[5m]))"),
+    ("fs_max_over_time_1h", r#"max by (instance) (max_over_time(node_filesystem_avail_bytes{fstype!="tmpfs"}[1h]))"#),
 ];
 
 fn bench(c: &mut Criterion) {
-    let db = build();
+    let store = Store::from_env();
+    let db = store.queryable();
     let engine = Engine::new(EngineOptions::default());
     let end = HOURS * 3600 * 1000;
     let mut group = c.benchmark_group("range_24h_60s");
@@ -309,7 +339,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(*name, |b| {
             b.iter(|| {
                 engine
-                    .range_query(&db, &expr, 0, end, 60_000, &QueryControl::new())
+                    .range_query(db, &expr, 0, end, 60_000, &QueryControl::new())
                     .map(|r| r.stats.total_samples)
                     .unwrap_or(0)
             })
@@ -357,23 +387,116 @@ fn build_head(db: &Db) -> (vigil_tsdb::head::Head, tempfile::TempDir) {
     (head, dir)
 }
 
+/// A persisted block, as `promtool tsdb create-blocks-from` or compaction
+/// would leave it: the storage the shared bench's backfilled servers read.
+struct BlockStore(vigil_tsdb::block::Block);
+
+impl Queryable for BlockStore {
+    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
+        Ok(Box::new(self.0.querier(mint, maxt)))
+    }
+}
+
+fn build_block(db: &Db, dir: &std::path::Path) -> BlockStore {
+    use vigil_tsdb::block::{Block, BlockBuilder};
+    use vigil_tsdb::chunkenc::{EncodedChunk, SAMPLES_PER_CHUNK};
+    use vigil_tsdb::meta::{BlockMetaCompaction, Ulid};
+    let mut syms = std::collections::BTreeSet::new();
+    for s in db.0.iter() {
+        for l in &s.labels {
+            syms.insert(l.name.clone());
+            syms.insert(l.value.clone());
+        }
+    }
+    let ulid = Ulid::new();
+    let maxt = HOURS * 3600 * 1000;
+    let mut b = match BlockBuilder::create(dir, ulid, 0, maxt, &syms) {
+        Ok(b) => b,
+        Err(e) => panic!("block: {e}"),
+    };
+    for s in db.0.iter() {
+        let chunks: Vec<EncodedChunk> = s
+            .samples
+            .chunks(SAMPLES_PER_CHUNK)
+            .filter_map(EncodedChunk::from_samples)
+            .collect();
+        if let Err(e) = b.add_series(&s.labels, &chunks) {
+            panic!("block: {e}");
+        }
+    }
+    let fin = b.finish(BlockMetaCompaction {
+        level: 1,
+        sources: vec![ulid],
+        ..Default::default()
+    });
+    if let Err(e) = fin {
+        panic!("block: {e}");
+    }
+    match Block::open(&dir.join(ulid.to_string())) {
+        Ok(b) => BlockStore(b),
+        Err(e) => panic!("block: {e}"),
+    }
+}
+
+/// The storage under test, chosen by `VIGIL_BENCH_STORAGE`: `slice`
+/// (default, in-memory arrays), `head` (a TSDB head) or `block` (a
+/// persisted TSDB block).
+struct Store {
+    mem: Db,
+    head: Option<vigil_tsdb::head::Head>,
+    block: Option<BlockStore>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Store {
+    fn from_env() -> Store {
+        let mem = build();
+        let kind = std::env::var("VIGIL_BENCH_STORAGE").unwrap_or_default();
+        let mut store = Store {
+            mem,
+            head: None,
+            block: None,
+            _dirs: Vec::new(),
+        };
+        let t = std::time::Instant::now();
+        match kind.as_str() {
+            "head" => {
+                let (h, d) = build_head(&store.mem);
+                store.head = Some(h);
+                store._dirs.push(d);
+            }
+            "block" => {
+                let d = match tempfile::tempdir() {
+                    Ok(d) => d,
+                    Err(e) => panic!("temp dir: {e}"),
+                };
+                store.block = Some(build_block(&store.mem, d.path()));
+                store._dirs.push(d);
+            }
+            _ => {}
+        }
+        if !kind.is_empty() {
+            eprintln!("{kind} storage built in {:.1} s", t.elapsed().as_secs_f64());
+        }
+        store
+    }
+
+    fn queryable(&self) -> &dyn Queryable {
+        match (&self.head, &self.block) {
+            (Some(h), _) => h,
+            (None, Some(b)) => b,
+            _ => &self.mem,
+        }
+    }
+}
+
 /// `VIGIL_BENCH_CPU=<reps>`: prints CPU and wall time per query instead of
 /// running criterion; CPU time is robust on a busy shared machine.
-/// `VIGIL_BENCH_STORAGE=head` queries a real TSDB head instead of slices.
+/// `VIGIL_BENCH_STORAGE=head|block` queries a real TSDB head or a
+/// persisted block instead of slices.
 fn cpu_report(reps: usize) {
-    let mem = build();
-    let head = std::env::var("VIGIL_BENCH_STORAGE")
-        .is_ok_and(|v| v == "head")
-        .then(|| {
-            let t = std::time::Instant::now();
-            let h = build_head(&mem);
-            println!("head built in {:.1} s", t.elapsed().as_secs_f64());
-            h
-        });
-    let db: &dyn Queryable = match &head {
-        Some((h, _)) => h,
-        None => &mem,
-    };
+    let store = Store::from_env();
+    let db = store.queryable();
     let engine = Engine::new(EngineOptions::default());
     let end = HOURS * 3600 * 1000;
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
