@@ -1211,3 +1211,56 @@ pub fn generate(seed: u64) -> DataSet {
         max_ms: w.max_ms,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn same_seed_same_data_other_seed_other_data() {
+        let a = generate(7);
+        assert_eq!(a.text, generate(7).text);
+        assert_ne!(a.text, generate(8).text);
+        assert!(a.text.ends_with("# EOF\n"));
+        assert!(a.series > 300 && a.series < 3000, "{} series", a.series);
+    }
+
+    /// What promtool needs: each series in strictly increasing time; and
+    /// what a histogram means: cumulative buckets per scrape.
+    #[test]
+    fn series_are_time_ordered_and_buckets_cumulative() {
+        let d = generate(7);
+        let mut last_ts: HashMap<&str, i64> = HashMap::new();
+        let mut bucket_run: Option<(String, i64, f64)> = None;
+        for line in d.text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, rest) = line.rsplit_once('}').map_or_else(
+                || line.split_once(' ').expect("name and value"),
+                |(s, r)| (s, r.trim_start()),
+            );
+            let (_, ts) = rest.rsplit_once(' ').expect("value and timestamp");
+            let ms = (ts.parse::<f64>().expect("timestamp") * 1000.0).round() as i64;
+            if let Some(prev) = last_ts.insert(series, ms) {
+                assert!(ms > prev, "{series}: {ms} after {prev}");
+            }
+            assert!((d.min_ms..=d.max_ms).contains(&ms));
+            if let Some(i) = series.find(",le=\"") {
+                // The series without its `le` label.
+                let after_le = &series[i + 5..];
+                let end = after_le.find('"').expect("closing quote") + 1;
+                let key = format!("{}{}", &series[..i], &after_le[end..]);
+                let v: f64 = rest
+                    .split(' ')
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("value");
+                if let Some((k, t, prev)) = &bucket_run {
+                    if *k == key && *t == ms {
+                        assert!(v >= *prev, "{series} at {ms}: {v} < {prev}");
+                    }
+                }
+                bucket_run = Some((key, ms, v));
+            }
+        }
+    }
+}
