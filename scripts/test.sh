@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 
 # Prometheus's PromQL test scripts live beside the repository (see README).
 export VIGIL_PROMQL_TESTS="${VIGIL_PROMQL_TESTS:-$(cd .. && pwd)/shared/promql-tests}"
+# The peers were just installed: a test that cannot find one fails
+# instead of skipping.
+export VIGIL_REQUIRE_PEERS=1
 # Bounded property/fuzz work in CI; raise locally for longer runs.
 export PROPTEST_CASES="${PROPTEST_CASES:-256}"
 

@@ -98,6 +98,12 @@ pub struct ServerFlags {
     #[arg(long = "storage.tsdb.max-head-series", default_value_t = 0)]
     pub max_head_series: usize,
 
+    /// Vigil: also fsync the WAL at most this often, for power-loss
+    /// durability (0s = only on segment close and shutdown, Prometheus's
+    /// behaviour; see docs/ARCHITECTURE.md).
+    #[arg(long = "storage.tsdb.wal-fsync-interval", default_value = "0s")]
+    pub wal_fsync_interval: String,
+
     /// The delta difference allowed for retrieving metrics during expression
     /// evaluations.
     #[arg(long = "query.lookback-delta", default_value = "5m")]

@@ -119,7 +119,7 @@ impl ReloadState {
 pub fn tsdb_stats(db: &Db) -> Vec<Stat> {
     let h = db.head().stats();
     let d = db.stats();
-    vec![
+    let mut out = vec![
         gauge("prometheus_tsdb_head_series", "Total number of series in the head block.", h.series.load(Ordering::Relaxed) as f64),
         counter("prometheus_tsdb_head_samples_appended_total", "Total number of appended samples.", &h.samples_appended),
         counter("prometheus_tsdb_head_out_of_order_samples_appended_total", "Total number of appended out-of-order samples.", &h.ooo_samples_appended),
@@ -154,8 +154,44 @@ pub fn tsdb_stats(db: &Db) -> Vec<Stat> {
         gauge("vigil_tsdb_quarantined_blocks", "Blocks moved to quarantine/ because they failed validation.", d.quarantined_blocks.load(Ordering::Relaxed) as f64),
         gauge("prometheus_tsdb_blocks_loaded", "Number of currently loaded data blocks", d.blocks_loaded.load(Ordering::Relaxed) as f64),
         gauge("prometheus_tsdb_storage_blocks_bytes", "The number of bytes that are currently used for local storage by all blocks.", db.size() as f64),
+        Stat {
+            name: "vigil_tsdb_chunk_corruptions_total",
+            help: "Chunks whose CRC did not match when read from a block.",
+            counter: true,
+            value: vigil_tsdb::block::chunk_corruptions_total() as f64,
+        },
         gauge("prometheus_tsdb_lowest_timestamp_seconds", "Lowest timestamp value stored in the database.", db.min_time().map_or(0.0, |t| t as f64 / 1000.0)),
-    ]
+    ];
+    if let Some(w) = db.head().wal_stats() {
+        out.extend([
+            counter(
+                "prometheus_tsdb_wal_page_flushes_total",
+                "Total number of page flushes.",
+                &w.page_flushes,
+            ),
+            counter(
+                "prometheus_tsdb_wal_completed_pages_total",
+                "Total number of completed pages.",
+                &w.completed_pages,
+            ),
+            counter(
+                "prometheus_tsdb_wal_writes_failed_total",
+                "Total number of WAL writes that failed.",
+                &w.writes_failed,
+            ),
+            gauge(
+                "prometheus_tsdb_wal_segment_current",
+                "WAL segment index that TSDB is currently writing to.",
+                w.segment_current.load(Ordering::Relaxed) as f64,
+            ),
+            counter(
+                "prometheus_tsdb_wal_record_bytes_saved_total",
+                "Total bytes saved by the optional record compression.",
+                &w.bytes_saved,
+            ),
+        ]);
+    }
+    out
 }
 
 /// Registers the binary's collectors.

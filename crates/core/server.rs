@@ -74,6 +74,7 @@ struct Settings {
     db: DbOptions,
     engine: EngineOptions,
     retention_text: String,
+    wal_fsync_interval: Option<std::time::Duration>,
 }
 
 fn parse_duration(flag: &str, v: &str) -> anyhow::Result<i64> {
@@ -138,7 +139,10 @@ impl Settings {
             max_concurrency: f.query_max_concurrency,
             ..EngineOptions::default()
         };
+        let fsync_ms = parse_duration("storage.tsdb.wal-fsync-interval", &f.wal_fsync_interval)?;
         Ok(Settings {
+            wal_fsync_interval: (fsync_ms > 0)
+                .then(|| std::time::Duration::from_millis(fsync_ms as u64)),
             listen: f.listen_address.clone(),
             port,
             data_dir: PathBuf::from(&f.tsdb_path),
@@ -389,6 +393,22 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     tracing::info!(elapsed = ?started.elapsed(), "TSDB started");
     let compaction = db.start_background_compaction();
     storage.set(db.clone());
+    let fsync_task = settings.wal_fsync_interval.map(|every| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.head().sync_wal()).await {
+                    Ok(Err(e)) => tracing::warn!(error = %e, "periodic WAL fsync failed"),
+                    Err(e) => tracing::warn!(error = %e, "periodic WAL fsync task failed"),
+                    Ok(Ok(())) => {}
+                }
+            }
+        })
+    });
 
     // Then the scrapers, appending into the TSDB.
     let appendable: Arc<dyn vigil_model::storage::Appendable> = Arc::new(storage.clone());
@@ -434,6 +454,9 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
 
     // Shutdown, in reverse order.
     scrape.shutdown().await;
+    if let Some(t) = fsync_task {
+        t.abort();
+    }
     let _ = stop_web_tx.send(());
     match tokio::time::timeout(std::time::Duration::from_secs(10), web_task).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "web server stopped with an error"),

@@ -99,6 +99,51 @@ fn bench(c: &mut Criterion) {
         )
     });
     g.finish();
+
+    // Per CPU-second of this thread (the machine is shared).
+    let rounds = 200;
+    let cpu0 = thread_cpu_secs();
+    let mut sum = 0.0;
+    for _ in 0..rounds {
+        for ch in &chunks {
+            let mut it = ChunkIter::new(Encoding::Xor, ch).unwrap();
+            while let Some(s) = it.next().unwrap() {
+                sum += s.v;
+            }
+        }
+    }
+    let cpu = thread_cpu_secs() - cpu0;
+    black_box(sum);
+    eprintln!(
+        "xor decode: {:.1} M samples per CPU-second",
+        (rounds * CHUNKS * PER_CHUNK) as f64 / cpu / 1e6
+    );
+    let rounds = 50;
+    let cpu0 = thread_cpu_secs();
+    let mut n = 0;
+    for _ in 0..rounds {
+        for s in &data {
+            let mut ch = XorChunk::new();
+            for &(t, v) in s {
+                ch.append(t, v).unwrap();
+            }
+            n += ch.bytes().len();
+        }
+    }
+    let cpu = thread_cpu_secs() - cpu0;
+    black_box(n);
+    eprintln!(
+        "xor encode: {:.1} M samples per CPU-second",
+        (rounds * CHUNKS * PER_CHUNK) as f64 / cpu / 1e6
+    );
+}
+
+fn thread_cpu_secs() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we pass.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 criterion_group!(benches, bench);

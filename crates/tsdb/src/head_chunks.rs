@@ -99,16 +99,28 @@ pub struct DiskChunkMeta {
 /// a file deleted by truncation stays readable by queries already running.
 #[derive(Clone, Debug)]
 pub struct MappedChunk {
-    map: Arc<Mmap>,
+    backing: Backing,
     start: usize,
     len: usize,
     encoding: u8,
 }
 
+/// Where a read chunk's bytes live: a file mapping, or a copy taken from
+/// the write buffer (a chunk not yet handed to the kernel).
+#[derive(Clone, Debug)]
+enum Backing {
+    Map(Arc<Mmap>),
+    Mem(Arc<[u8]>),
+}
+
 impl MappedChunk {
     /// The chunk's encoded bytes (what `chunkenc` iterates).
     pub fn data(&self) -> &[u8] {
-        &self.map[self.start..self.start + self.len]
+        let all: &[u8] = match &self.backing {
+            Backing::Map(m) => m,
+            Backing::Mem(b) => b,
+        };
+        &all[self.start..self.start + self.len]
     }
     /// The encoding byte without the out-of-order flag.
     pub fn encoding(&self) -> u8 {
@@ -137,9 +149,12 @@ impl ActiveFile {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.file
-            .write_all(&self.buf)
-            .map_err(|e| HeadChunksError::io("writing", &self.path, e))?;
+        if let Err(e) = self.file.write_all(&self.buf) {
+            // Cut off a partial write (the file is in append mode), so a
+            // retry lands where the chunk references say it is.
+            let _ = self.file.set_len(self.flushed);
+            return Err(HeadChunksError::io("writing", &self.path, e));
+        }
         self.flushed += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -420,61 +435,57 @@ impl ChunkDiskMapper {
     }
 
     /// Reads a chunk, verifying its CRC. Corrupt or missing data is a
-    /// `Corruption` error naming the file and offset.
+    /// `Corruption` error naming the file and offset. Reads never write: a
+    /// chunk still in the write buffer is served from a copy of it (so
+    /// queries keep working when the disk is full).
     pub fn chunk(&self, r: ChunkDiskRef) -> Result<MappedChunk, HeadChunksError> {
         let off = r.offset() as usize;
-        let mut refreshed = false;
-        loop {
-            let map = self.map_of(r.seq(), refreshed)?;
-            let res = parse_chunk(&map, off);
-            let reason = match res {
-                Ok(Some(p)) => {
-                    return Ok(MappedChunk {
-                        start: p.data_start,
-                        len: p.data_len,
-                        encoding: p.raw_encoding,
-                        map,
-                    })
-                }
-                Ok(None) => "reference points past the written data".to_string(),
-                Err(reason) => reason,
-            };
-            // The chunk may sit in the active file beyond what is mapped.
-            if !refreshed && self.active_seq() == Some(r.seq()) {
-                refreshed = true;
-                continue;
+        let mapped = {
+            let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            maps.files.get(&r.seq()).cloned()
+        };
+        let mut reason = "no such head chunk file".to_string();
+        if let Some(map) = mapped {
+            match parse_chunk(&map, off) {
+                Ok(Some(p)) => return Ok(from_parsed(Backing::Map(map), &p, 0)),
+                Ok(None) => reason = "reference points past the written data".into(),
+                Err(e) => reason = e,
             }
-            return Err(HeadChunksError::Corruption {
-                path: self.dir.join(file_name(r.seq())),
-                seq: r.seq(),
-                offset: off as u64,
-                reason,
-            });
         }
-    }
-
-    /// The mapping of file `seq`; with `refresh`, the active file is flushed
-    /// and remapped first.
-    fn map_of(&self, seq: u32, refresh: bool) -> Result<Arc<Mmap>, HeadChunksError> {
-        if refresh {
-            let mut guard = self.active.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(a) = guard.as_mut() {
-                if a.seq == seq {
-                    a.flush()?;
+        // The chunk may be in the active file, beyond the mapping or still
+        // in the write buffer.
+        {
+            let guard = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(a) = guard.as_ref().filter(|a| a.seq == r.seq()) {
+                if off as u64 >= a.flushed {
+                    let rel = off - a.flushed as usize;
+                    match parse_chunk(&a.buf, rel) {
+                        Ok(Some(p)) => {
+                            let copy: Arc<[u8]> = Arc::from(&a.buf[rel..p.next]);
+                            return Ok(from_parsed(Backing::Mem(copy), &p, rel));
+                        }
+                        Ok(None) => reason = "reference points past the written data".into(),
+                        Err(e) => reason = e,
+                    }
+                } else {
                     self.remap(a)?;
+                    let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
+                    if let Some(map) = maps.files.get(&r.seq()).cloned() {
+                        match parse_chunk(&map, off) {
+                            Ok(Some(p)) => return Ok(from_parsed(Backing::Map(map), &p, 0)),
+                            Ok(None) => reason = "reference points past the written data".into(),
+                            Err(e) => reason = e,
+                        }
+                    }
                 }
             }
         }
-        let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
-        maps.files
-            .get(&seq)
-            .cloned()
-            .ok_or_else(|| HeadChunksError::Corruption {
-                path: self.dir.join(file_name(seq)),
-                seq,
-                offset: 0,
-                reason: "no such head chunk file".into(),
-            })
+        Err(HeadChunksError::Corruption {
+            path: self.dir.join(file_name(r.seq())),
+            seq: r.seq(),
+            offset: off as u64,
+            reason,
+        })
     }
 
     /// Deletes every file with a sequence number below `seq` (never the
@@ -530,6 +541,17 @@ impl ChunkDiskMapper {
     pub fn close(&self) -> Result<(), HeadChunksError> {
         let mut guard = self.active.lock().unwrap_or_else(|e| e.into_inner());
         self.seal_locked(&mut guard)
+    }
+}
+
+/// A read chunk from a parse of `backing` (`base`: offset of the parsed
+/// bytes' start within the backing).
+fn from_parsed(backing: Backing, p: &Parsed, base: usize) -> MappedChunk {
+    MappedChunk {
+        start: p.data_start - base,
+        len: p.data_len,
+        encoding: p.raw_encoding,
+        backing,
     }
 }
 

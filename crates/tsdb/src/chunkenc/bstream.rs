@@ -2,73 +2,67 @@
 //! them out: the first bit written is bit 7 of byte 0, unused low bits of the
 //! last byte are zero.
 
-/// Appends bits to a byte vector.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct BitWriter {
-    pub(crate) buf: Vec<u8>,
-    /// Unused low bits in the last byte of `buf` (0 when it is full or empty).
-    pub(crate) free: u8,
+/// Bits written to a boxed buffer whose length is its capacity; `bits`
+/// counts the bits used. Growth is in small steps: a head keeps one such
+/// buffer per series, so slack costs memory on every series.
+#[inline]
+fn reserve(buf: &mut Box<[u8]>, bits: u32, n: u32) {
+    let need = (bits as usize + n as usize).div_ceil(8);
+    if need > buf.len() {
+        grow(buf, need);
+    }
 }
 
-impl BitWriter {
-    pub(crate) fn with_bytes(buf: Vec<u8>, free: u8) -> Self {
-        BitWriter { buf, free }
-    }
+#[cold]
+fn grow(buf: &mut Box<[u8]>, need: usize) {
+    // About one eighth extra, at least 24 bytes, rounded to 16.
+    let cap = (need + (need / 8).max(24) + 15) & !15;
+    let mut v = Vec::with_capacity(cap);
+    v.extend_from_slice(buf);
+    v.resize(cap, 0);
+    *buf = v.into_boxed_slice();
+}
 
-    #[inline]
-    pub(crate) fn write_bit(&mut self, bit: bool) {
-        if self.free == 0 {
-            self.buf.push(0);
-            self.free = 8;
-        }
-        self.free -= 1;
-        if bit {
-            if let Some(last) = self.buf.last_mut() {
-                *last |= 1 << self.free;
-            }
-        }
+/// Appends one bit.
+#[inline]
+pub(crate) fn write_bit(buf: &mut Box<[u8]>, bits: &mut u32, bit: bool) {
+    reserve(buf, *bits, 1);
+    if bit {
+        buf[(*bits / 8) as usize] |= 0x80 >> (*bits % 8);
     }
+    *bits += 1;
+}
 
-    /// Writes the low `n` bits of `v` (n <= 64), most significant first.
-    #[inline]
-    pub(crate) fn write_bits(&mut self, v: u64, n: u32) {
-        if n == 0 {
+/// Appends the low `n` bits of `v` (n <= 64), most significant first.
+/// Bits past `bits` in the buffer must be zero (they are: growth zeroes).
+#[inline]
+pub(crate) fn write_bits(buf: &mut Box<[u8]>, bits: &mut u32, v: u64, n: u32) {
+    if n == 0 {
+        return;
+    }
+    debug_assert!(n <= 64);
+    reserve(buf, *bits, n);
+    let v = if n < 64 { v & ((1u64 << n) - 1) } else { v };
+    let mut byte = (*bits / 8) as usize;
+    let used = *bits % 8;
+    let mut left = n;
+    // Top up the partly filled byte.
+    if used > 0 {
+        let free = 8 - used;
+        if left <= free {
+            buf[byte] |= (v << (free - left)) as u8;
+            *bits += n;
             return;
         }
-        debug_assert!(n <= 64);
-        // Left-align the payload so the next bit to write is always bit 63.
-        let mut v = v << (64 - n);
-        let mut n = n;
-        while n > 0 {
-            if self.free == 0 {
-                // Whole bytes go straight in.
-                while n >= 8 {
-                    self.buf.push((v >> 56) as u8);
-                    v <<= 8;
-                    n -= 8;
-                }
-                if n == 0 {
-                    return;
-                }
-                self.buf.push(0);
-                self.free = 8;
-            }
-            let take = (self.free as u32).min(n);
-            let bits = (v >> (64 - take)) as u8;
-            if let Some(last) = self.buf.last_mut() {
-                *last |= bits << (self.free as u32 - take);
-            }
-            self.free -= take as u8;
-            v = if take == 64 { 0 } else { v << take };
-            n -= take;
-        }
+        buf[byte] |= (v >> (left - free)) as u8;
+        left -= free;
+        byte += 1;
     }
-
-    /// Writes a whole byte at the current bit position.
-    #[inline]
-    pub(crate) fn write_byte(&mut self, b: u8) {
-        self.write_bits(b as u64, 8);
-    }
+    // Byte aligned: the low `left` bits of `v` go in whole bytes.
+    let nbytes = left.div_ceil(8) as usize;
+    let aligned = v << (64 - left);
+    buf[byte..byte + nbytes].copy_from_slice(&aligned.to_be_bytes()[..nbytes]);
+    *bits += n;
 }
 
 /// Reads bits from a byte slice. Reads past the end yield zero bits; callers
@@ -203,13 +197,20 @@ mod tests {
     proptest! {
         #[test]
         fn bits_round_trip(items in proptest::collection::vec((any::<u64>(), 0u32..=64), 0..200)) {
-            let mut w = BitWriter::default();
+            let mut buf: Box<[u8]> = Box::new([]);
+            let mut bits = 0u32;
             for &(v, n) in &items {
-                w.write_bits(v, n);
+                if n == 1 {
+                    write_bit(&mut buf, &mut bits, v & 1 == 1);
+                } else {
+                    write_bits(&mut buf, &mut bits, v, n);
+                }
             }
             let total: u32 = items.iter().map(|&(_, n)| n).sum();
-            prop_assert_eq!(w.buf.len(), total.div_ceil(8) as usize);
-            let mut r = BitReader::new(&w.buf);
+            prop_assert_eq!(bits, total);
+            let used = &buf[..total.div_ceil(8) as usize];
+            prop_assert!(buf[used.len()..].iter().all(|&b| b == 0));
+            let mut r = BitReader::new(used);
             for &(v, n) in &items {
                 let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
                 prop_assert_eq!(r.read_bits(n), v & mask);
@@ -234,11 +235,12 @@ mod tests {
 
     #[test]
     fn msb_first_layout() {
-        let mut w = BitWriter::default();
-        w.write_bit(true);
-        w.write_bits(0b01, 2);
-        assert_eq!(w.buf, vec![0b1010_0000]);
-        assert_eq!(w.free, 5);
+        let mut buf: Box<[u8]> = Box::new([]);
+        let mut bits = 0;
+        write_bit(&mut buf, &mut bits, true);
+        write_bits(&mut buf, &mut bits, 0b01, 2);
+        assert_eq!(buf[0], 0b1010_0000);
+        assert_eq!(bits, 3);
     }
 
     #[test]

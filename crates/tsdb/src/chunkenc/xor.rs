@@ -6,20 +6,25 @@
 //! 1/16/20/24/68-bit buckets; every later value as the XOR with the previous
 //! one with a leading/trailing-zero window.
 
-use super::bstream::{BitReader, BitWriter};
+use super::bstream::{write_bit, write_bits, BitReader};
 use super::ChunkError;
 use vigil_model::Sample;
 
-/// Bytes preallocated for a new chunk; 120 typical samples fit.
-const INITIAL_CAPACITY: usize = 128;
-
 /// A growable XOR chunk together with the state needed to append to it.
+///
+/// 48 bytes plus the encoded bytes: the head keeps one per active series,
+/// so the layout is deliberate (buffer capacity is its length, the sample
+/// count is mirrored in the struct so checks do not touch the buffer).
 #[derive(Clone, Debug)]
 pub struct XorChunk {
-    w: BitWriter,
+    /// Header and bit stream; bytes past `bits` are zero (spare capacity).
+    buf: Box<[u8]>,
     t: i64,
     v: u64,
     t_delta: u64,
+    /// Bits used in `buf`, header included.
+    bits: u32,
+    num: u16,
     /// Leading zeros of the current value window; 0xff until one is set.
     leading: u8,
     trailing: u8,
@@ -31,16 +36,19 @@ impl Default for XorChunk {
     }
 }
 
+/// The bytes of a chunk without samples.
+const EMPTY: [u8; 2] = [0, 0];
+
 impl XorChunk {
-    /// An empty chunk.
+    /// An empty chunk; allocates on the first append.
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(INITIAL_CAPACITY);
-        buf.extend_from_slice(&[0, 0]);
         XorChunk {
-            w: BitWriter::with_bytes(buf, 0),
+            buf: Box::new([]),
             t: 0,
             v: 0,
             t_delta: 0,
+            bits: 0,
+            num: 0,
             leading: 0xff,
             trailing: 0,
         }
@@ -48,7 +56,7 @@ impl XorChunk {
 
     /// Reopens encoded bytes for appending, rebuilding the appender state by
     /// decoding every sample (as Prometheus's `XORChunk.Appender` does).
-    pub fn from_bytes(mut buf: Vec<u8>) -> Result<Self, ChunkError> {
+    pub fn from_bytes(buf: Vec<u8>) -> Result<Self, ChunkError> {
         let mut it = XorIter::new(&buf)?;
         while it.next()?.is_some() {}
         let used = it.r.position();
@@ -59,20 +67,24 @@ impl XorChunk {
                 reason: "trailing bytes after the last sample",
             });
         }
-        let free = (avail - used) as u8;
-        let (t, v, t_delta, trailing) = (it.t, it.v, it.t_delta, it.trailing);
+        let (t, v, t_delta, trailing, num) = (it.t, it.v, it.t_delta, it.trailing, it.total);
         let leading = if it.window_set { it.leading } else { 0xff };
+        let bits = (16 + used) as u32;
+        let mut buf = buf.into_boxed_slice();
         // Padding bits must be zero or later writes would be OR-ed with them.
+        let free = (buf.len() * 8 - bits as usize) as u32;
         if let Some(last) = buf.last_mut() {
             if free > 0 {
-                *last &= !((1u8 << free) - 1);
+                *last &= !((1u16 << free) - 1) as u8;
             }
         }
         Ok(XorChunk {
-            w: BitWriter::with_bytes(buf, free),
+            buf,
             t,
             v,
             t_delta,
+            bits,
+            num,
             leading,
             trailing,
         })
@@ -81,18 +93,33 @@ impl XorChunk {
     /// Number of samples in the chunk.
     #[inline]
     pub fn num_samples(&self) -> usize {
-        u16::from_be_bytes([self.w.buf[0], self.w.buf[1]]) as usize
+        self.num as usize
     }
 
     /// The encoded chunk: header and bit stream, as stored on disk.
     #[inline]
     pub fn bytes(&self) -> &[u8] {
-        &self.w.buf
+        if self.bits == 0 {
+            return &EMPTY;
+        }
+        &self.buf[..(self.bits as usize).div_ceil(8)]
     }
 
     /// Consumes the chunk, returning its encoded bytes.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.w.buf
+        if self.bits == 0 {
+            return EMPTY.to_vec();
+        }
+        let n = (self.bits as usize).div_ceil(8);
+        let mut v = self.buf.into_vec();
+        v.truncate(n);
+        v
+    }
+
+    /// Timestamp of the first sample (meaningless when empty).
+    pub fn first_t(&self) -> i64 {
+        let mut r = BitReader::new(self.bytes().get(2..).unwrap_or(&[]));
+        r.read_varint().unwrap_or(self.t)
     }
 
     /// Timestamp of the last appended sample (meaningless when empty).
@@ -107,66 +134,82 @@ impl XorChunk {
         f64::from_bits(self.v)
     }
 
-    /// Heap bytes held by the chunk.
-    pub fn heap_size(&self) -> usize {
-        self.w.buf.capacity()
+    /// Hints the CPU to fetch the bytes the next append writes. Replay and
+    /// commit touch thousands of series in turn, each a likely cache miss;
+    /// issuing the fetches for a group before appending overlaps them.
+    #[inline]
+    pub fn prefetch_tail(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let at = (self.bits / 8) as usize;
+            if let Some(b) = self.buf.get(at) {
+                // SAFETY: a prefetch never faults and has no effect on memory.
+                unsafe {
+                    core::arch::x86_64::_mm_prefetch(
+                        b as *const u8 as *const i8,
+                        core::arch::x86_64::_MM_HINT_T0,
+                    )
+                };
+            }
+        }
     }
 
-    /// Releases spare capacity (for chunks that will not grow any more).
-    pub fn shrink_to_fit(&mut self) {
-        self.w.buf.shrink_to_fit();
+    /// Heap bytes held by the chunk.
+    pub fn heap_size(&self) -> usize {
+        self.buf.len()
     }
 
     /// An iterator over the samples.
     pub fn iter(&self) -> XorIter<'_> {
-        // The buffer always holds the 2-byte header.
-        XorIter::from_valid(&self.w.buf)
+        XorIter::from_valid(self.bytes())
     }
 
     /// Appends a sample. Timestamps are not checked for order (the head does
     /// that); arithmetic wraps exactly as Prometheus's does. Fails only when
     /// the 16-bit sample count is exhausted.
     pub fn append(&mut self, t: i64, v: f64) -> Result<(), ChunkError> {
-        let num = self.num_samples();
-        if num == u16::MAX as usize {
+        if self.num == u16::MAX {
             return Err(ChunkError::Full);
+        }
+        if self.bits == 0 {
+            // Room for the header and a typical first sample.
+            self.buf = vec![0u8; 32].into_boxed_slice();
+            self.bits = 16;
         }
         let vbits = v.to_bits();
         let mut t_delta = 0;
         let mut tmp = [0u8; 10];
-        match num {
+        match self.num {
             0 => {
                 let n = varint_into(&mut tmp, t);
                 for &b in &tmp[..n] {
-                    self.w.write_byte(b);
+                    write_bits(&mut self.buf, &mut self.bits, b as u64, 8);
                 }
-                self.w.write_bits(vbits, 64);
+                write_bits(&mut self.buf, &mut self.bits, vbits, 64);
             }
             1 => {
                 t_delta = t.wrapping_sub(self.t) as u64;
                 let n = uvarint_into(&mut tmp, t_delta);
                 for &b in &tmp[..n] {
-                    self.w.write_byte(b);
+                    write_bits(&mut self.buf, &mut self.bits, b as u64, 8);
                 }
                 self.write_value(vbits);
             }
             _ => {
                 t_delta = t.wrapping_sub(self.t) as u64;
                 let dod = t_delta.wrapping_sub(self.t_delta) as i64;
+                let (b, bits) = (&mut self.buf, &mut self.bits);
                 if dod == 0 {
-                    self.w.write_bit(false);
+                    write_bit(b, bits, false);
                 } else if bit_range(dod, 14) {
-                    self.w.write_bits(0b10, 2);
-                    self.w.write_bits(dod as u64, 14);
+                    write_bits(b, bits, (0b10 << 14) | (dod as u64 & 0x3fff), 16);
                 } else if bit_range(dod, 17) {
-                    self.w.write_bits(0b110, 3);
-                    self.w.write_bits(dod as u64, 17);
+                    write_bits(b, bits, (0b110 << 17) | (dod as u64 & 0x1_ffff), 20);
                 } else if bit_range(dod, 20) {
-                    self.w.write_bits(0b1110, 4);
-                    self.w.write_bits(dod as u64, 20);
+                    write_bits(b, bits, (0b1110 << 20) | (dod as u64 & 0xf_ffff), 24);
                 } else {
-                    self.w.write_bits(0b1111, 4);
-                    self.w.write_bits(dod as u64, 64);
+                    write_bits(b, bits, 0b1111, 4);
+                    write_bits(b, bits, dod as u64, 64);
                 }
                 self.write_value(vbits);
             }
@@ -174,36 +217,40 @@ impl XorChunk {
         self.t = t;
         self.v = vbits;
         self.t_delta = t_delta;
-        let n = (num as u16 + 1).to_be_bytes();
-        self.w.buf[0] = n[0];
-        self.w.buf[1] = n[1];
+        self.num += 1;
+        let n = self.num.to_be_bytes();
+        self.buf[0] = n[0];
+        self.buf[1] = n[1];
         Ok(())
     }
 
     fn write_value(&mut self, vbits: u64) {
+        let (b, bits) = (&mut self.buf, &mut self.bits);
         let delta = vbits ^ self.v;
         if delta == 0 {
-            self.w.write_bit(false);
+            write_bit(b, bits, false);
             return;
         }
-        self.w.write_bit(true);
         // Leading zeros are stored in 5 bits.
         let leading = (delta.leading_zeros() as u8).min(31);
         let trailing = delta.trailing_zeros() as u8;
         if self.leading != 0xff && leading >= self.leading && trailing >= self.trailing {
-            self.w.write_bit(false);
+            write_bits(b, bits, 0b10, 2);
             let sig = 64 - self.leading as u32 - self.trailing as u32;
-            self.w.write_bits(delta >> self.trailing, sig);
+            write_bits(b, bits, delta >> self.trailing, sig);
         } else {
             self.leading = leading;
             self.trailing = trailing;
-            self.w.write_bit(true);
-            self.w.write_bits(leading as u64, 5);
             // 64 significant bits do not fit in 6 bits; 0 stands for 64
             // (0 itself is impossible since delta != 0).
             let sig = 64 - leading as u32 - trailing as u32;
-            self.w.write_bits(sig as u64 & 0x3f, 6);
-            self.w.write_bits(delta >> trailing, sig);
+            write_bits(
+                b,
+                bits,
+                (0b11 << 11) | ((leading as u64) << 6) | (sig as u64 & 0x3f),
+                13,
+            );
+            write_bits(b, bits, delta >> trailing, sig);
         }
     }
 }

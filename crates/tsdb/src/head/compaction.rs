@@ -208,6 +208,17 @@ pub(crate) fn truncate(head: &HeadInner, mint: i64) -> Result<(), HeadError> {
     }
     head.chunks.cut_file()?;
     head.chunks.truncate_before(min_seq)?;
+    // An inherited Prometheus WBL is dropped once all of it is older than
+    // what the head keeps (it is in blocks by now).
+    let wbl_max = head.wbl_max_time.load(Ordering::Acquire);
+    if wbl_max != i64::MIN && wbl_max < mint {
+        let dir = head.dir.join("wbl");
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!("removing {}: {e}", dir.display());
+        } else {
+            head.wbl_max_time.store(i64::MIN, Ordering::Release);
+        }
+    }
 
     let Some(w) = &head.wal else {
         return Ok(());

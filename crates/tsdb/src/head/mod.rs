@@ -125,6 +125,9 @@ pub struct HeadStats {
     pub checkpoint_deletions: AtomicU64,
     /// `prometheus_tsdb_mmap_chunk_corruptions_total`.
     pub mmap_chunk_corruptions: AtomicU64,
+    /// `vigil_tsdb_chunk_corruptions_total` (head part): chunks that failed
+    /// their CRC or decoding at query time.
+    pub chunk_corruptions: AtomicU64,
     /// `prometheus_tsdb_data_replay_duration_seconds` (gauge, in ms).
     pub replay_duration_ms: AtomicU64,
 }
@@ -175,13 +178,53 @@ impl From<HeadError> for StorageError {
 }
 
 pub(crate) struct Shard {
-    pub(crate) series: FastMap<u64, MemSeries>,
+    /// Boxed: the map's slack then costs 16 bytes a slot, not a series.
+    pub(crate) series: FastMap<u64, Box<MemSeries>>,
 }
 
-/// Refs of the series whose labels hash to a value (almost always one).
+/// Series refs by label hash. Collisions are rare, so the first ref is
+/// stored inline and only further ones in `more`.
 #[derive(Default)]
 pub(crate) struct HashShard {
-    refs: FastMap<u64, Vec<u64>>,
+    refs: FastMap<u64, u64>,
+    more: FastMap<u64, Vec<u64>>,
+}
+
+impl HashShard {
+    fn candidates(&self, h: u64) -> impl Iterator<Item = u64> + '_ {
+        self.refs
+            .get(&h)
+            .copied()
+            .into_iter()
+            .chain(self.more.get(&h).into_iter().flatten().copied())
+    }
+
+    fn insert(&mut self, h: u64, r: u64) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.refs.entry(h) {
+            e.insert(r);
+        } else {
+            self.more.entry(h).or_default().push(r);
+        }
+    }
+
+    fn remove(&mut self, h: u64, r: u64) {
+        if self.refs.get(&h) == Some(&r) {
+            let next = self.more.get_mut(&h).and_then(|v| v.pop());
+            match next {
+                Some(n) => {
+                    self.refs.insert(h, n);
+                }
+                None => {
+                    self.refs.remove(&h);
+                }
+            }
+        } else if let Some(v) = self.more.get_mut(&h) {
+            v.retain(|x| *x != r);
+        }
+        if self.more.get(&h).is_some_and(|v| v.is_empty()) {
+            self.more.remove(&h);
+        }
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -214,6 +257,8 @@ pub(crate) struct HeadInner {
     pub(crate) ooo_min_time: AtomicI64,
     pub(crate) ooo_max_time: AtomicI64,
     pub(crate) min_valid_time: AtomicI64,
+    /// Newest sample in an inherited Prometheus WBL (`i64::MIN`: none).
+    pub(crate) wbl_max_time: AtomicI64,
     pub(crate) wal: Option<Wal>,
     pub(crate) chunks: ChunkDiskMapper,
     pub(crate) stats: HeadStats,
@@ -271,6 +316,7 @@ impl Head {
             ooo_min_time: AtomicI64::new(i64::MAX),
             ooo_max_time: AtomicI64::new(i64::MIN),
             min_valid_time: AtomicI64::new(opts.min_valid_time),
+            wbl_max_time: AtomicI64::new(i64::MIN),
             wal: None,
             chunks: mapper,
             stats: HeadStats::default(),
@@ -396,6 +442,16 @@ impl Head {
         Ok(())
     }
 
+    /// Flushes and fsyncs the WAL's current segment: the hook for
+    /// `--storage.tsdb.wal-fsync-interval` (commit itself only guarantees
+    /// the data reached the kernel).
+    pub fn sync_wal(&self) -> Result<(), HeadError> {
+        if let Some(w) = &self.inner.wal {
+            w.sync()?;
+        }
+        Ok(())
+    }
+
     /// Flushes the WAL and head chunks and fsyncs them.
     pub fn close(&self) -> Result<(), HeadError> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
@@ -414,12 +470,13 @@ impl Head {
         let mut n = 0;
         for s in self.inner.shards.iter() {
             let s = lock(s);
-            n += s.series.capacity() * (8 + std::mem::size_of::<MemSeries>());
+            n += s.series.capacity() * 17;
+            n += s.series.len() * (std::mem::size_of::<MemSeries>() + 8);
             n += s.series.values().map(|x| x.heap_bytes()).sum::<usize>();
         }
         for h in self.inner.hashes.iter() {
             let h = lock(h);
-            n += h.refs.capacity() * 32 + h.refs.len() * 32;
+            n += h.refs.capacity() * 17 + h.more.capacity() * 33;
         }
         n + read(&self.inner.postings).heap_bytes() + read(&self.inner.symbols).heap_bytes()
     }
@@ -451,11 +508,9 @@ impl HeadInner {
         }
         let h = labels_hash(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
         let mut hs = lock(&self.hashes[h as usize & (SHARDS - 1)]);
-        if let Some(cands) = hs.refs.get(&h) {
-            for &r in cands {
-                if self.series_has_labels(r, labels) {
-                    return Ok(r);
-                }
+        for r in hs.candidates(h) {
+            if self.series_has_labels(r, labels) {
+                return Ok(r);
             }
         }
         let limit = self.opts.max_series;
@@ -497,8 +552,8 @@ impl HeadInner {
         };
         lock(&self.shards[shard_of(r)])
             .series
-            .insert(r, MemSeries::new(lset.clone()));
-        hs.refs.entry(h).or_default().push(r);
+            .insert(r, Box::new(MemSeries::new(lset.clone())));
+        hs.insert(h, r);
         write(&self.postings).add(r, &lset);
         self.stats.series.fetch_add(1, Ordering::Relaxed);
         self.stats.series_created.fetch_add(1, Ordering::Relaxed);
@@ -509,11 +564,9 @@ impl HeadInner {
     pub(crate) fn create_replayed(&self, r: u64, pairs: &[(&str, &str)]) -> u64 {
         let h = labels_hash(pairs.iter().copied());
         let mut hs = lock(&self.hashes[h as usize & (SHARDS - 1)]);
-        if let Some(cands) = hs.refs.get(&h) {
-            for &c in cands {
-                if self.series_has_pairs(c, pairs) {
-                    return c;
-                }
+        for c in hs.candidates(h) {
+            if self.series_has_pairs(c, pairs) {
+                return c;
             }
         }
         self.insert_series(&mut hs, h, r, pairs);
@@ -566,13 +619,7 @@ impl HeadInner {
                     lset.chunks_exact(2)
                         .map(|p| (syms.get(p[0]), syms.get(p[1]))),
                 );
-                let mut hs = lock(&self.hashes[h as usize & (SHARDS - 1)]);
-                if let Some(v) = hs.refs.get_mut(&h) {
-                    v.retain(|x| x != r);
-                    if v.is_empty() {
-                        hs.refs.remove(&h);
-                    }
-                }
+                lock(&self.hashes[h as usize & (SHARDS - 1)]).remove(h, *r);
             }
         }
         write(&self.postings).delete(&dead);

@@ -166,9 +166,11 @@ fn snap_series(r: u64, s: &MemSeries, mint: i64, maxt: i64) -> Option<RawSnap> {
         ooo_disk: Vec::new(),
         ooo_mem: Vec::new(),
     };
-    if s.head.num_samples() > 0 && overlaps(s.head_mint, s.head.last_t(), mint, maxt) {
-        snap.mem
-            .push((s.head_mint, s.head.last_t(), s.head.bytes().into()));
+    if s.head.num_samples() > 0 {
+        let hm = s.head_mint();
+        if overlaps(hm, s.head.last_t(), mint, maxt) {
+            snap.mem.push((hm, s.head.last_t(), s.head.bytes().into()));
+        }
     }
     if let Some(x) = &s.extra {
         for c in &x.unmapped {
@@ -196,7 +198,22 @@ fn snap_series(r: u64, s: &MemSeries, mint: i64, maxt: i64) -> Option<RawSnap> {
     (!empty).then_some(snap)
 }
 
+/// A head chunk read failed: I/O trouble is reported as such, anything else
+/// as corruption (counted).
+fn chunk_read_error(
+    head: &HeadInner,
+    r: u64,
+    e: crate::head_chunks::HeadChunksError,
+) -> StorageError {
+    match e {
+        crate::head_chunks::HeadChunksError::Io { .. } => StorageError::Io(e.to_string()),
+        e => corruption(head, r, e),
+    }
+}
+
 fn corruption(head: &HeadInner, r: u64, e: impl std::fmt::Display) -> StorageError {
+    head.stats.chunk_corruptions.fetch_add(1, Ordering::Relaxed);
+    tracing::error!("head chunk of series ref {r}: {e}");
     StorageError::Corruption {
         location: format!(
             "head chunk of series ref {r} in {}",
@@ -242,7 +259,7 @@ pub(crate) fn snapshot(
             let chunk = head
                 .chunks
                 .chunk(c.r)
-                .map_err(|e| corruption(head, snap.r, e))?;
+                .map_err(|e| chunk_read_error(head, snap.r, e))?;
             chunks.push(SeriesChunk::Mapped {
                 mint: c.mint,
                 maxt: c.maxt,
@@ -262,7 +279,7 @@ pub(crate) fn snapshot(
             let chunk = head
                 .chunks
                 .chunk(c.r)
-                .map_err(|e| corruption(head, snap.r, e))?;
+                .map_err(|e| chunk_read_error(head, snap.r, e))?;
             let mut it = ChunkIter::from_raw(chunk.encoding(), chunk.data())
                 .map_err(|e| corruption(head, snap.r, e))?;
             while let Some(s) = it.next().map_err(|e| corruption(head, snap.r, e))? {
@@ -536,5 +553,99 @@ impl Querier for HeadQuerier {
         let mut out: Vec<String> = names.into_iter().map(|n| syms.get(n).to_string()).collect();
         out.sort_unstable();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunkenc::XorChunk;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Next,
+        Seek(i64),
+    }
+
+    proptest! {
+        /// The series iterator against a model: in-order chunks merged with
+        /// out-of-order samples (in-order wins a tie), the range and deleted
+        /// intervals honoured, `seek` never going back.
+        #[test]
+        fn iterator_matches_model(
+            inorder in proptest::collection::btree_set(0i64..2000, 0..200),
+            ooo in proptest::collection::btree_set(0i64..2000, 0..40),
+            cut_every in 1usize..50,
+            stones in proptest::collection::vec((0i64..2000, 0i64..100), 0..3),
+            range in (0i64..1000, 1000i64..2100),
+            ops in proptest::collection::vec(prop_oneof![3 => Just(Op::Next), 1 => (0i64..2100).prop_map(Op::Seek)], 0..100),
+        ) {
+            let inorder: Vec<i64> = inorder.into_iter().collect();
+            let mut chunks = Vec::new();
+            for part in inorder.chunks(cut_every) {
+                let mut c = XorChunk::new();
+                for &t in part {
+                    c.append(t, t as f64).unwrap();
+                }
+                chunks.push(SeriesChunk::Owned {
+                    mint: part[0],
+                    maxt: part[part.len() - 1],
+                    data: c.into_bytes().into_boxed_slice(),
+                });
+            }
+            let (mint, maxt) = range;
+            let ooo: Vec<Sample> = ooo.into_iter().filter(|t| *t >= mint && *t <= maxt).map(|t| Sample::new(t, -(t as f64))).collect();
+            let stones: Vec<(i64, i64)> = stones.into_iter().map(|(a, d)| (a, a + d)).collect();
+            let s = HeadSeries {
+                labels: Labels::from_pairs(&[("a", "b")]),
+                chunks,
+                ooo: ooo.clone(),
+                stones: stones.clone(),
+                mint,
+                maxt,
+            };
+            let mut model: BTreeMap<i64, f64> = ooo.iter().map(|x| (x.t, x.v)).collect();
+            for &t in &inorder {
+                model.insert(t, t as f64);
+            }
+            let model: Vec<Sample> = model
+                .into_iter()
+                .filter(|&(t, _)| t >= mint && t <= maxt && !stones.iter().any(|&(a, b)| t >= a && t <= b))
+                .map(|(t, v)| Sample::new(t, v))
+                .collect();
+            let mut it = HeadSeriesIter::new(&s);
+            // Position in the model of the current sample (last returned).
+            let mut pos: Option<usize> = None;
+            for op in ops {
+                match op {
+                    Op::Next => {
+                        let want_i = pos.map_or(0, |p| p + 1);
+                        let got = it.next().unwrap();
+                        prop_assert_eq!(got, model.get(want_i).copied());
+                        if got.is_some() {
+                            pos = Some(want_i);
+                        } else {
+                            break;
+                        }
+                    }
+                    Op::Seek(t) => {
+                        let from = pos.unwrap_or(0);
+                        let want_i = if pos.is_some_and(|p| model[p].t >= t) {
+                            pos
+                        } else {
+                            (from..model.len()).find(|&i| model[i].t >= t)
+                        };
+                        let got = it.seek(t).unwrap();
+                        prop_assert_eq!(got, want_i.map(|i| model[i]));
+                        match want_i {
+                            Some(i) => pos = Some(i),
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -87,11 +87,8 @@ pub(crate) struct MemSeries {
     pub lset: Box<[Sym]>,
     /// The open chunk (empty when the series has none).
     pub head: XorChunk,
-    pub head_mint: i64,
     /// When the open chunk will be cut.
     pub next_at: i64,
-    /// Timestamp of the newest in-order sample (`i64::MIN` if none).
-    pub max_t: i64,
     /// Full in-order chunks on disk, oldest first.
     pub mmapped: Box<[ChunkMeta]>,
     pub extra: Option<Box<SeriesExtra>>,
@@ -121,13 +118,29 @@ impl MemSeries {
         MemSeries {
             lset,
             head: XorChunk::new(),
-            head_mint: i64::MIN,
             next_at: i64::MIN,
-            max_t: i64::MIN,
             mmapped: Box::new([]),
             extra: None,
             pending: false,
         }
+    }
+
+    /// Timestamp of the newest in-order sample (`i64::MIN` if none).
+    #[inline]
+    pub(crate) fn max_t(&self) -> i64 {
+        if self.head.num_samples() > 0 {
+            return self.head.last_t();
+        }
+        let mut m = self.mmapped.last().map_or(i64::MIN, |c| c.maxt);
+        if let Some(c) = self.extra.as_ref().and_then(|x| x.unmapped.last()) {
+            m = m.max(c.maxt);
+        }
+        m
+    }
+
+    /// Timestamp of the open chunk's first sample (meaningless when empty).
+    pub(crate) fn head_mint(&self) -> i64 {
+        self.head.first_t()
     }
 
     /// Whether `(t, v)` can be appended, with Prometheus's rules and errors.
@@ -140,10 +153,11 @@ impl MemSeries {
         ooo_window: i64,
     ) -> Result<Appendable, StorageError> {
         if t >= min_valid_t {
-            if self.max_t == i64::MIN || t > self.max_t {
+            let max_t = self.max_t();
+            if max_t == i64::MIN || t > max_t {
                 return Ok(Appendable::InOrder);
             }
-            if t == self.max_t && self.head.num_samples() > 0 {
+            if t == max_t && self.head.num_samples() > 0 {
                 if v.to_bits() == self.head.last_v().to_bits() {
                     return Ok(Appendable::Duplicate);
                 }
@@ -166,8 +180,9 @@ impl MemSeries {
     /// as Prometheus does), else into the out-of-order buffer if the window
     /// allows.
     pub(crate) fn apply(&mut self, t: i64, v: f64, ctx: &ApplyCtx<'_>) -> Applied {
-        if self.max_t != i64::MIN && t <= self.max_t {
-            if t == self.max_t
+        let max_t = self.max_t();
+        if max_t != i64::MIN && t <= max_t {
+            if t == max_t
                 && self.head.num_samples() > 0
                 && v.to_bits() == self.head.last_v().to_bits()
             {
@@ -184,24 +199,21 @@ impl MemSeries {
         let mut chunk_cut = false;
         let n = self.head.num_samples();
         if n == 0 {
-            self.head_mint = t;
             self.next_at = range_for_timestamp(t, ctx.chunk_range);
             chunk_cut = true;
         } else {
             if n == SAMPLES_PER_CHUNK / 4 {
                 self.next_at =
-                    compute_chunk_end_time(self.head_mint, self.head.last_t(), self.next_at);
+                    compute_chunk_end_time(self.head_mint(), self.head.last_t(), self.next_at);
             }
             if t >= self.next_at || n >= SAMPLES_PER_CHUNK * 2 {
                 self.cut_head(ctx);
-                self.head_mint = t;
                 self.next_at = range_for_timestamp(t, ctx.chunk_range);
                 chunk_cut = true;
             }
         }
         // Cannot fail: the chunk is cut long before 65535 samples.
         let _ = self.head.append(t, v);
-        self.max_t = t;
         Applied::InOrder { chunk_cut }
     }
 
@@ -211,7 +223,7 @@ impl MemSeries {
         if full.num_samples() == 0 {
             return;
         }
-        let (mint, maxt) = (self.head_mint, full.last_t());
+        let (mint, maxt) = (full.first_t(), full.last_t());
         match ctx.mapper.write_chunk(
             ctx.series_ref,
             mint,
@@ -284,16 +296,7 @@ impl MemSeries {
 
     /// Adds chunks found on disk at startup (sorted by time).
     pub(crate) fn set_mmapped(&mut self, chunks: Vec<ChunkMeta>) {
-        if let Some(last) = chunks.last() {
-            self.max_t = self.max_t.max(last.maxt);
-        }
         self.mmapped = chunks.into_boxed_slice();
-    }
-
-    /// Newest timestamp in on-disk in-order chunks (replay skips WAL
-    /// samples up to it).
-    pub(crate) fn mmapped_max_t(&self) -> i64 {
-        self.mmapped.last().map_or(i64::MIN, |c| c.maxt)
     }
 
     /// Drops data older than `mint`. Returns the number of chunks removed.
@@ -355,7 +358,7 @@ impl MemSeries {
             hi = hi.max(c.maxt);
         }
         if self.head.num_samples() > 0 {
-            lo = lo.min(self.head_mint);
+            lo = lo.min(self.head_mint());
             hi = hi.max(self.head.last_t());
         }
         if let Some(x) = &self.extra {
@@ -476,4 +479,11 @@ mod tests {
         assert_eq!(s.mmapped.len(), 4);
         assert_eq!(s.head.num_samples(), 1);
     }
+}
+#[cfg(test)]
+#[test]
+fn series_stays_small() {
+    // The head holds one per active series: growth here is RSS per series.
+    assert_eq!(std::mem::size_of::<XorChunk>(), 48);
+    assert!(std::mem::size_of::<MemSeries>() <= 104);
 }

@@ -606,3 +606,118 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+/// Everything before a corrupt WAL tail is replayed on the first open (not
+/// only after the repair), and the repaired WAL keeps new appends in order.
+#[test]
+fn torn_wal_tail_keeps_every_record_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = lbl(&[("__name__", "x")]);
+    {
+        let h = open(dir.path());
+        for t in 0..50 {
+            let mut app = h.appender();
+            app.append(0, &l, t * 1000, t as f64).unwrap();
+            app.commit().unwrap();
+        }
+    }
+    let seg = crate::wal::list_segments(&dir.path().join("wal"))
+        .unwrap()
+        .pop()
+        .unwrap();
+    let len = std::fs::metadata(&seg.path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg.path)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let h = open(dir.path());
+    assert_eq!(h.stats().wal_corruptions.load(Ordering::Relaxed), 1);
+    let got = all(&h);
+    assert_eq!(got[0].1.len(), 49, "only the torn record is lost");
+    let mut app = h.appender();
+    app.append(0, &l, 49_000, 1.0).unwrap();
+    app.commit().unwrap();
+    drop(app);
+    drop(h);
+    let h = open(dir.path());
+    assert_eq!(all(&h)[0].1.len(), 50);
+}
+
+/// A corrupt head chunk file is removed (with the files after it), counted,
+/// and its data rebuilt from the WAL.
+#[test]
+fn corrupt_head_chunk_file_is_rebuilt_from_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let want;
+    {
+        let h = open(dir.path());
+        let mut refs = [0u64; 10];
+        for i in 0..600i64 {
+            let mut app = h.appender();
+            for (s, r) in refs.iter_mut().enumerate() {
+                let l = lbl(&[("__name__", "m"), ("s", &s.to_string())]);
+                *r = app
+                    .append(*r, &l, i * 15_000, (i + s as i64) as f64)
+                    .unwrap();
+            }
+            app.commit().unwrap();
+        }
+        want = all(&h);
+        h.close().unwrap();
+    }
+    let files = crate::head_chunks::ChunkDiskMapper::open(&dir.path().join("chunks_head"))
+        .unwrap()
+        .file_seqs();
+    assert!(!files.is_empty());
+    let path = dir
+        .path()
+        .join("chunks_head")
+        .join(format!("{:06}", files[0]));
+    let mut b = std::fs::read(&path).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x5a;
+    std::fs::write(&path, &b).unwrap();
+    let h = open(dir.path());
+    assert_eq!(h.stats().mmap_chunk_corruptions.load(Ordering::Relaxed), 1);
+    assert_eq!(all(&h), want);
+}
+
+/// Out-of-order samples a Prometheus with an OOO window left in `wbl/` are
+/// replayed (whatever Vigil's own window) and merged in queries.
+#[test]
+fn inherited_wbl_is_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = lbl(&[("__name__", "x")]);
+    let r;
+    {
+        let h = open(dir.path());
+        let mut app = h.appender();
+        r = app.append(0, &l, 100_000, 1.0).unwrap();
+        app.append(r, &l, 200_000, 2.0).unwrap();
+        app.commit().unwrap();
+        h.close().unwrap();
+    }
+    {
+        let wbl = crate::wal::Wal::open(&dir.path().join("wbl"), crate::wal::WalOptions::default())
+            .unwrap();
+        let mut buf = Vec::new();
+        record::encode_samples(
+            &[record::RefSample {
+                series_ref: r,
+                t: 150_000,
+                v: 1.5,
+            }],
+            &mut buf,
+        );
+        wbl.log(&[&buf], &mut WalScratch::default()).unwrap();
+    }
+    let h = open(dir.path());
+    let ts: Vec<i64> = all(&h)[0].1.iter().map(|x| x.0).collect();
+    assert_eq!(ts, vec![100_000, 150_000, 200_000]);
+    assert_eq!(h.ooo_time_range(), Some((150_000, 150_000)));
+    // Once a truncation passes it, the WBL goes.
+    h.truncate(160_000).unwrap();
+    assert!(!dir.path().join("wbl").exists());
+}
