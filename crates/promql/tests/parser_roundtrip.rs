@@ -125,7 +125,7 @@ fn selector(g: &mut Gen) -> VectorSelector {
             "{}{}{}",
             m.name,
             m.op.as_str(),
-            vigil_promql::parser::go_quote(&m.value)
+            vigil_model::gofmt::quote(&m.value)
         )
     };
     matchers.sort_by_key(key);

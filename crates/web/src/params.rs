@@ -3,7 +3,8 @@
 //!
 //! Error texts are Prometheus's, since clients (and users) see them verbatim.
 
-use crate::json::{days_from_civil, format_rfc3339_parts};
+use crate::json::format_rfc3339_parts;
+use vigil_model::gofmt::{days_in_month, unix_days_from_date};
 
 /// Form values of one request, body values first (Go's `r.Form` order, so
 /// `FormValue` prefers the body like Prometheus does).
@@ -225,7 +226,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let hour = num(11..13)?;
     let min = num(14..16)?;
     let sec = num(17..19)?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    if !(1..=12).contains(&month) || day < 1 || day > i64::from(days_in_month(year, month as u32)) {
         return None;
     }
     if hour > 23 || min > 59 || sec > 59 {
@@ -266,23 +267,9 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month as u32, day as u32);
+    let days = unix_days_from_date(year, month as u32, day as u32);
     let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
     Some(secs * 1000 + millis)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-                29
-            } else {
-                28
-            }
-        }
-    }
 }
 
 /// Formats nanoseconds the way Go's `time.Duration.String` does (`1m0s`,

@@ -33,7 +33,7 @@ mod series;
 pub use error::ParseError;
 pub use format::{format_expr, prettify};
 pub use functions::{get_function, FUNCTIONS};
-pub use literal::{format_duration, go_float, go_quote, parse_duration, DurationError};
+pub use literal::{format_duration, parse_duration, DurationError};
 pub use series::{parse_series_desc, SequenceValue};
 
 use crate::ast::Expr;

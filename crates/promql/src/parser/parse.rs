@@ -684,7 +684,10 @@ impl<'a> Parser<'a> {
         match get_function(fname) {
             Some(func) => self.node(Kind::Call { func, args }, name.start, end),
             None => {
-                let msg = format!("unknown function with name {}", literal::go_quote(fname));
+                let msg = format!(
+                    "unknown function with name {}",
+                    vigil_model::gofmt::quote(fname)
+                );
                 self.record(name.start, name.end, msg);
                 Ok(Box::new(Node::new(Kind::Invalid, name.start, end)))
             }

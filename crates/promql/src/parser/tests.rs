@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::ast::{AggregateOp, AtModifier, BinaryOp, Cardinality, UnaryOp};
+use vigil_model::gofmt::{format_float, quote, FloatFormat};
 use vigil_model::MatchOp;
 
 fn ok(q: &str) -> Expr {
@@ -23,8 +24,8 @@ fn err(q: &str) -> String {
 /// A compact tree rendering that shows structure: `(+ 1 (* 2 3))`.
 fn tree(e: &Expr) -> String {
     match e {
-        Expr::NumberLiteral(v) => go_float(*v),
-        Expr::StringLiteral(s) => go_quote(s),
+        Expr::NumberLiteral(v) => format_float(*v, FloatFormat::G),
+        Expr::StringLiteral(s) => quote(s),
         Expr::VectorSelector(_) | Expr::MatrixSelector(_) => format_expr(e),
         Expr::Subquery(s) => format!(
             "(subquery {} {:?} {:?} {} {:?})",
