@@ -59,13 +59,38 @@ pub fn go_f64_to_i64(f: f64) -> i64 {
     }
 }
 
-/// Neumaier-compensated summation step, as Prometheus's `kahanSumInc`.
+/// Neumaier-compensated summation step, as Prometheus's `kahanSumInc`
+/// after #14362: once the running sum is infinite the compensation is reset,
+/// so a sum containing +Inf is +Inf.
+///
+/// Deliberate deviation from 2.53, whose `kahanSumInc` had no such guard and
+/// turned `sum_over_time`, `avg_over_time`, `sum` of a +Inf into NaN; 2.42
+/// (no compensation yet) and later versions say +Inf, and so does Vigil.
+/// Variances keep 2.53's NaN: see [`kahan_sum_inc_unguarded`].
 #[inline]
 pub fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
     let c = if t.is_infinite() {
         0.0
     } else if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Prometheus 2.53's `kahanSumInc` as it was: no guard, so once the sum
+/// overflows or takes an infinite term the compensation is NaN or the
+/// opposite infinity and the compensated result `sum + c` is NaN.
+///
+/// Used for variances (`stddev_over_time`, `stdvar_over_time`), where an
+/// infinite input or overflowing squared deviations leave the result
+/// undefined: NaN, as 2.42 and 2.53 answer.
+#[inline]
+pub fn kahan_sum_inc_unguarded(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if sum.abs() >= inc.abs() {
         c + ((sum - t) + inc)
     } else {
         c + ((inc - t) + sum)
@@ -195,6 +220,25 @@ mod tests {
             s = kahan_sum_inc(v, s.0, s.1);
         }
         assert_eq!(s.0 + s.1, 2.0);
+    }
+
+    #[test]
+    fn infinities_sum_to_inf_but_unguarded_compensation_is_nan() {
+        let (mut g, mut u) = ((0.0, 0.0), (0.0, 0.0));
+        for v in [1.0, f64::INFINITY, 2.0] {
+            g = kahan_sum_inc(v, g.0, g.1);
+            u = kahan_sum_inc_unguarded(v, u.0, u.1);
+        }
+        assert_eq!(g.0 + g.1, f64::INFINITY);
+        assert!((u.0 + u.1).is_nan());
+        // Overflow of finite terms: +Inf guarded, NaN unguarded.
+        let (mut g, mut u) = ((0.0, 0.0), (0.0, 0.0));
+        for v in [1.5e308, 1.5e308] {
+            g = kahan_sum_inc(v, g.0, g.1);
+            u = kahan_sum_inc_unguarded(v, u.0, u.1);
+        }
+        assert_eq!(g.0 + g.1, f64::INFINITY);
+        assert!((u.0 + u.1).is_nan());
     }
 
     #[test]
