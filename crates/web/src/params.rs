@@ -79,7 +79,10 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
             let frac = ((t - int) * 1000.0).round();
             return Ok(int as i64 * 1000 + frac as i64);
         }
-        return Err(format!("cannot parse {:?} to a valid timestamp", s));
+        return Err(format!(
+            "cannot parse {} to a valid timestamp",
+            vigil_model::gofmt::quote(s)
+        ));
     }
     if let Some(t) = parse_rfc3339(s) {
         return Ok(t);
@@ -90,7 +93,10 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     if s == max_time_formatted() {
         return Ok(MAX_TIME_MS);
     }
-    Err(format!("cannot parse {:?} to a valid timestamp", s))
+    Err(format!(
+        "cannot parse {} to a valid timestamp",
+        vigil_model::gofmt::quote(s)
+    ))
 }
 
 /// `parseTimeParam`: the default when empty, otherwise `parse_time` with
@@ -110,17 +116,23 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         let ns = d * 1e9;
         if ns.is_nan() || ns > i64::MAX as f64 || ns < i64::MIN as f64 {
             return Err(format!(
-                "cannot parse {:?} to a valid duration. It overflows int64",
-                s
+                "cannot parse {} to a valid duration. It overflows int64",
+                vigil_model::gofmt::quote(s)
             ));
         }
         return Ok(ns as i64);
     }
     match parse_prometheus_duration(s) {
-        Some(ms) => ms
-            .checked_mul(1_000_000)
-            .ok_or_else(|| format!("cannot parse {:?} to a valid duration", s)),
-        None => Err(format!("cannot parse {:?} to a valid duration", s)),
+        Some(ms) => ms.checked_mul(1_000_000).ok_or_else(|| {
+            format!(
+                "cannot parse {} to a valid duration",
+                vigil_model::gofmt::quote(s)
+            )
+        }),
+        None => Err(format!(
+            "cannot parse {} to a valid duration",
+            vigil_model::gofmt::quote(s)
+        )),
     }
 }
 
@@ -173,9 +185,12 @@ pub fn parse_limit(s: &str) -> Result<usize, String> {
     if s.is_empty() {
         return Ok(0);
     }
-    let n: i64 = s
-        .parse()
-        .map_err(|_| format!("strconv.Atoi: parsing {:?}: invalid syntax", s))?;
+    let n: i64 = s.parse().map_err(|_| {
+        format!(
+            "strconv.Atoi: parsing {}: invalid syntax",
+            vigil_model::gofmt::quote(s)
+        )
+    })?;
     if n < 0 {
         return Err("limit must be non-negative".to_string());
     }
@@ -357,6 +372,12 @@ mod tests {
             parse_time("abc").unwrap_err(),
             "cannot parse \"abc\" to a valid timestamp"
         );
+        // Go's %q, not Rust's Debug: `\x01` and `\u00a0`, not `\u{1}`.
+        assert_eq!(
+            parse_time("\u{1}\u{a0}").unwrap_err(),
+            r#"cannot parse "\x01\u00a0" to a valid timestamp"#
+        );
+        assert!(parse_time("2016-02-29T00:00:00Z").is_ok());
     }
 
     #[test]

@@ -465,9 +465,9 @@ fn histogram_quantile<'q>(
         let le = s.labels.get("le").unwrap_or("");
         let Some(upper) = super::gomath::go_parse_float(le) else {
             ev.warn(format!(
-                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
-                le,
-                s.labels.metric_name().unwrap_or("")
+                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {} for metric name {}",
+                vigil_model::gofmt::quote(le),
+                vigil_model::gofmt::quote(s.labels.metric_name().unwrap_or(""))
             ));
             continue;
         };
