@@ -53,6 +53,8 @@ pub fn format_float(v: f64, fmt: FloatFormat) -> String {
 /// Byte sink shared by the `Vec<u8>` and `fmt::Formatter` front ends.
 trait Sink {
     fn put(&mut self, s: &[u8]) -> fmt::Result;
+    /// Rust's `{}` of a float.
+    fn display(&mut self, v: f64) -> fmt::Result;
 }
 
 impl Sink for Vec<u8> {
@@ -60,6 +62,17 @@ impl Sink for Vec<u8> {
     fn put(&mut self, s: &[u8]) -> fmt::Result {
         self.extend_from_slice(s);
         Ok(())
+    }
+
+    fn display(&mut self, v: f64) -> fmt::Result {
+        struct W<'a>(&'a mut Vec<u8>);
+        impl fmt::Write for W<'_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0.extend_from_slice(s.as_bytes());
+                Ok(())
+            }
+        }
+        fmt::Write::write_fmt(&mut W(self), format_args!("{v}"))
     }
 }
 
@@ -70,6 +83,10 @@ impl Sink for FmtSink<'_, '_> {
         // Only ASCII is ever written.
         self.0
             .write_str(std::str::from_utf8(s).map_err(|_| fmt::Error)?)
+    }
+
+    fn display(&mut self, v: f64) -> fmt::Result {
+        fmt::Display::fmt(&v, self.0)
     }
 }
 
@@ -125,6 +142,17 @@ fn write_float(out: &mut impl Sink, v: f64, fmt: FloatFormat) -> fmt::Result {
             }
         }
         return out.put(&buf[i..]);
+    }
+    // Rust's `{}` is Go's 'f' layout of the same shortest digits, so unless
+    // the value could be an exact tie (where the digits differ) it is the
+    // answer, without re-laying out.
+    let f_layout = match fmt {
+        FloatFormat::F => true,
+        FloatFormat::Json => (1e-6..1e21).contains(&abs),
+        FloatFormat::E | FloatFormat::G => false,
+    };
+    if f_layout && !may_tie(abs) {
+        return out.display(abs);
     }
     let d = shortest(abs);
     let exp = d.dp - 1;
@@ -353,9 +381,19 @@ fn exact_short_decimal(abs: f64) -> Option<(u64, i32)> {
     } else {
         // m / 2^j = m * 5^j / 10^j; m is odd, so m * 5^j ends in 5.
         let j = e.unsigned_abs();
-        let n = u128::from(m).checked_mul(5u128.checked_pow(j)?)?;
+        // 5^26 alone exceeds 10^18.
+        if j > 25 {
+            return None;
+        }
+        let n = u128::from(m) * 5u128.pow(j);
         (n < TEN_18).then_some((n as u64, e))
     }
+}
+
+/// Whether `abs` is exactly halfway between two decimals of at most 17
+/// digits, the only case where Rust's and Go's shortest digits can differ.
+fn may_tie(abs: f64) -> bool {
+    exact_short_decimal(abs).is_some_and(|(n, _)| n % 10 == 5)
 }
 
 /// If `abs` lies exactly halfway between Rust's choice and its neighbour
@@ -589,6 +627,20 @@ mod tests {
                 let s = format_float(v, fmt);
                 prop_assert_eq!(s.parse::<f64>().ok().map(f64::to_bits), Some(v.to_bits()), "{:?} {}", fmt, s);
             }
+        }
+
+        /// The 'f' layout through Rust's `{}` (taken when no tie is
+        /// possible) agrees with the general path.
+        #[test]
+        fn display_path_matches_layout(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            prop_assume!(v.is_finite() && v != 0.0);
+            let mut slow = Vec::new();
+            if v < 0.0 {
+                slow.push(b'-');
+            }
+            write_f(&mut slow, &shortest(v.abs())).expect("vec");
+            prop_assert_eq!(f(v).into_bytes(), slow);
         }
 
         /// Integral values take the fast path; it must agree with the
