@@ -70,3 +70,74 @@ impl web::TargetsSource for ScrapeTargets {
             .collect()
     }
 }
+
+/// `/api/v1/rules`, `/api/v1/alerts`: the rule manager's status, moved field
+/// by field into the web crate's types.
+pub struct Rules(pub Arc<vigil_rules::manager::RuleManager>);
+
+fn alert(a: vigil_rules::status::AlertStatus) -> web::Alert {
+    web::Alert {
+        labels: a.labels,
+        annotations: a.annotations,
+        state: a.state,
+        active_at: a.active_at,
+        keep_firing_since: a.keep_firing_since,
+        value: a.value,
+    }
+}
+
+fn rule(r: vigil_rules::status::RuleStatus) -> web::Rule {
+    use vigil_rules::status::RuleStatus;
+    match r {
+        RuleStatus::Alerting(a) => web::Rule::Alerting(web::AlertingRule {
+            state: a.state,
+            name: a.name,
+            query: a.query,
+            duration: a.duration,
+            keep_firing_for: a.keep_firing_for,
+            labels: a.labels,
+            annotations: a.annotations,
+            alerts: a.alerts.into_iter().map(alert).collect(),
+            health: a.health,
+            last_error: a.last_error,
+            evaluation_time: a.evaluation_time,
+            last_evaluation: a.last_evaluation,
+        }),
+        RuleStatus::Recording(r) => web::Rule::Recording(web::RecordingRule {
+            name: r.name,
+            query: r.query,
+            labels: r.labels,
+            health: r.health,
+            last_error: r.last_error,
+            evaluation_time: r.evaluation_time,
+            last_evaluation: r.last_evaluation,
+        }),
+    }
+}
+
+impl web::RulesSource for Rules {
+    fn rule_groups(&self) -> Vec<web::RuleGroup> {
+        self.0
+            .rule_groups()
+            .into_iter()
+            .map(|g| web::RuleGroup {
+                name: g.name,
+                file: g.file,
+                rules: g.rules.into_iter().map(rule).collect(),
+                interval: g.interval,
+                limit: g.limit,
+                evaluation_time: g.evaluation_time,
+                last_evaluation: g.last_evaluation,
+            })
+            .collect()
+    }
+}
+
+/// `/api/v1/alertmanagers`.
+pub struct Alertmanagers(pub Arc<vigil_rules::notifier::Notifier>);
+
+impl web::AlertmanagersSource for Alertmanagers {
+    fn alertmanagers(&self) -> (Vec<String>, Vec<String>) {
+        self.0.alertmanagers()
+    }
+}
