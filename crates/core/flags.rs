@@ -146,8 +146,38 @@ pub struct ServerFlags {
     #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
     pub log_format: String,
 
+    /// Comma-separated feature flags to enable. Vigil acts on
+    /// `promql-experimental-functions`; other names are accepted and logged.
+    #[arg(long = "enable-feature", value_name = "FEATURE")]
+    pub enable_feature: Vec<String>,
+
     #[command(flatten)]
     pub ignored: IgnoredFlags,
+}
+
+/// What `--enable-feature` switched on.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Features {
+    /// `promql-experimental-functions`: `sort_by_label`,
+    /// `sort_by_label_desc`, `mad_over_time`.
+    pub promql_experimental_functions: bool,
+    /// Names Vigil accepts but does not act on, for a log line.
+    pub ignored: Vec<String>,
+}
+
+impl ServerFlags {
+    /// The `--enable-feature` values, split at commas as Prometheus does.
+    pub fn features(&self) -> Features {
+        let mut f = Features::default();
+        for name in self.enable_feature.iter().flat_map(|v| v.split(',')) {
+            match name.trim() {
+                "" => {}
+                "promql-experimental-functions" => f.promql_experimental_functions = true,
+                other => f.ignored.push(other.to_string()),
+            }
+        }
+        f
+    }
 }
 
 /// Prometheus flags that Vigil accepts so command lines keep working, but
@@ -214,8 +244,6 @@ pub struct IgnoredFlags {
     pub alertmanager_drain_queue: Option<String>,
     #[arg(long = "auto-gomemlimit.ratio", hide = true)]
     pub auto_gomemlimit_ratio: Option<String>,
-    #[arg(long = "enable-feature", hide = true)]
-    pub enable_feature: Vec<String>,
 }
 
 impl IgnoredFlags {
@@ -323,7 +351,38 @@ impl IgnoredFlags {
             self.auto_gomemlimit_ratio.is_some(),
             "auto-gomemlimit.ratio",
         );
-        note(!self.enable_feature.is_empty(), "enable-feature");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        flags: ServerFlags,
+    }
+
+    fn features(args: &[&str]) -> Features {
+        let mut argv = vec!["vigil"];
+        argv.extend_from_slice(args);
+        Cmd::parse_from(argv).flags.features()
+    }
+
+    #[test]
+    fn enable_feature_lists_split_at_commas() {
+        assert_eq!(features(&[]), Features::default());
+        let f = features(&[
+            "--enable-feature=exemplar-storage,promql-experimental-functions",
+            "--enable-feature=native-histograms",
+        ]);
+        assert!(f.promql_experimental_functions);
+        assert_eq!(f.ignored, ["exemplar-storage", "native-histograms"]);
+        assert!(
+            !features(&["--enable-feature=promql-per-step-stats"]).promql_experimental_functions
+        );
     }
 }

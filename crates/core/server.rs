@@ -75,6 +75,8 @@ struct Settings {
     data_dir: PathBuf,
     db: DbOptions,
     engine: EngineOptions,
+    /// `--enable-feature=promql-experimental-functions`.
+    parse: vigil_promql::parser::ParseOptions,
     retention_text: String,
     wal_fsync_interval: Option<std::time::Duration>,
     resend_delay: std::time::Duration,
@@ -169,6 +171,9 @@ impl Settings {
             data_dir: PathBuf::from(&f.tsdb_path),
             db,
             engine,
+            parse: vigil_promql::parser::ParseOptions {
+                experimental_functions: f.features().promql_experimental_functions,
+            },
             retention_text: retention_parts.join(" or "),
         })
     }
@@ -337,6 +342,17 @@ pub fn run(flags: ServerFlags) -> anyhow::Result<()> {
             "flag accepted for compatibility but ignored by Vigil"
         );
     }
+    let features = flags.features();
+    if features.promql_experimental_functions {
+        tracing::info!("Experimental PromQL functions enabled.");
+    }
+    for name in &features.ignored {
+        tracing::info!(
+            option = %name,
+            "--enable-feature option accepted for compatibility but ignored by Vigil"
+        );
+    }
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("vigil-worker")
@@ -421,7 +437,9 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     let web = Web::new(
         web_opts,
         queryable.clone(),
-        Arc::new(PromqlEngine::new(engine.clone(), queryable.clone())),
+        Arc::new(
+            PromqlEngine::new(engine.clone(), queryable.clone()).with_parse_options(settings.parse),
+        ),
     )
     .context("set up web server")?
     .with_ready_flag(ready.clone())

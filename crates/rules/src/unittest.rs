@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use vigil_config::Duration;
-use vigil_model::labels::go_quote;
+use vigil_model::gofmt::quote as go_quote;
 use vigil_model::{Labels, Sample, STALE_NAN};
 use vigil_promql::engine::{Engine, EngineOptions};
 
@@ -361,20 +361,7 @@ fn scan_number(s: &str) -> Option<(f64, &str)> {
 
 /// strconv.FormatFloat(v, 'E', -1, 64).
 fn format_float_e(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let s = format!("{v:E}");
-    let (mant, exp) = s.split_once('E').unwrap_or((&s, "0"));
-    let e: i32 = exp.parse().unwrap_or(0);
-    format!("{mant}E{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+    vigil_model::gofmt::format_float(v, vigil_model::gofmt::FloatFormat::E).replace('e', "E")
 }
 
 fn pairs_string(p: &[(String, String)]) -> String {

@@ -711,7 +711,7 @@ fn format_verb(
 }
 
 fn labels_quote(s: &str) -> String {
-    vigil_model::labels::go_quote(s)
+    vigil_model::gofmt::quote(s)
 }
 
 fn html_escape(s: &str) -> String {

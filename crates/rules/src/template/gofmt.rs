@@ -93,6 +93,11 @@ fn lay_f(neg: bool, d: &str, dp: i32, frac: usize) -> String {
 /// strconv.FormatFloat(v, 'g', prec, 64); `None` is the shortest form
 /// (what `%v` and `{{ $value }}` print).
 pub fn format_g(v: f64, prec: Option<usize>, upper: bool) -> String {
+    if prec.is_none() {
+        // The shortest form is vigil_model::gofmt's (Go's tie rule).
+        let s = vigil_model::gofmt::format_float(v, vigil_model::gofmt::FloatFormat::G);
+        return if upper { s.replace('e', "E") } else { s };
+    }
     if let Some(s) = special(v) {
         return s;
     }
