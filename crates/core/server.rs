@@ -368,6 +368,12 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
         .load()
         .with_context(|| format!("error loading config from {}", origin.describe()))?;
     tracing::info!(file = %origin.describe(), "Loaded configuration file");
+    warn_unsupported(&config);
+    if flags.enable_remote_write_receiver {
+        tracing::warn!(
+            "--web.enable-remote-write-receiver: the remote-write receiver is not implemented yet; /api/v1/write is not served"
+        );
+    }
 
     let mut engine_opts = settings.engine.clone();
     engine_opts.default_eval_interval = config.global.evaluation_interval.as_millis() as i64;
@@ -603,6 +609,7 @@ fn reload(origin: &ConfigOrigin, state: &ConfigState, c: &Components) -> Result<
         }
     };
     *state.current.write().unwrap_or_else(|e| e.into_inner()) = cfg.clone();
+    warn_unsupported(&cfg);
     let mut errors = Vec::new();
     if let Err(e) = c.scrape.apply_config(&cfg) {
         errors.push(format!("scrape: {e}"));
@@ -632,6 +639,29 @@ fn reload(origin: &ConfigOrigin, state: &ConfigState, c: &Components) -> Result<
         );
         tracing::error!(error = %msg, "Error reloading config");
         Err(msg)
+    }
+}
+
+/// Says which parts of a valid configuration Vigil does not act on yet, so
+/// nobody believes their data is shipped somewhere it is not.
+fn warn_unsupported(cfg: &Config) {
+    if !cfg.remote_write.is_empty() {
+        tracing::warn!(
+            count = cfg.remote_write.len(),
+            "remote_write is not implemented yet: these endpoints receive nothing"
+        );
+    }
+    if !cfg.remote_read.is_empty() {
+        tracing::warn!(
+            count = cfg.remote_read.len(),
+            "remote_read is not implemented yet: queries use local data only"
+        );
+    }
+    if !cfg.global.query_log_file.is_empty() {
+        tracing::warn!(
+            file = %cfg.global.query_log_file,
+            "global.query_log_file is not implemented yet: queries are not logged"
+        );
     }
 }
 
