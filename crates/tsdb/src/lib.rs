@@ -24,3 +24,6 @@ pub mod tombstones;
 pub mod tools;
 
 mod binfmt;
+
+#[doc(hidden)]
+pub mod fuzz;
