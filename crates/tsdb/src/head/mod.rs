@@ -21,6 +21,7 @@ mod series;
 pub use appender::HeadAppender;
 pub use compaction::{CompactionSeries, CompactionSeriesIter};
 pub use querier::HeadQuerier;
+pub(crate) use series::{compute_chunk_end_time, range_for_timestamp};
 
 use crate::head_chunks::{ChunkDiskMapper, HeadChunksError};
 use crate::wal::{record, Wal, WalError, WalOptions, WalScratch};
