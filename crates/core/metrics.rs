@@ -156,9 +156,10 @@ pub fn tsdb_stats(db: &Db) -> Vec<Stat> {
         gauge("prometheus_tsdb_storage_blocks_bytes", "The number of bytes that are currently used for local storage by all blocks.", db.size() as f64),
         Stat {
             name: "vigil_tsdb_chunk_corruptions_total",
-            help: "Chunks whose CRC did not match when read from a block.",
+            help: "Chunks (of blocks or of the head) whose CRC did not match or that did not decode when a query read them.",
             counter: true,
-            value: vigil_tsdb::block::chunk_corruptions_total() as f64,
+            value: (vigil_tsdb::block::chunk_corruptions_total()
+                + h.chunk_corruptions.load(Ordering::Relaxed)) as f64,
         },
         gauge("prometheus_tsdb_lowest_timestamp_seconds", "Lowest timestamp value stored in the database.", db.min_time().map_or(0.0, |t| t as f64 / 1000.0)),
     ];
