@@ -263,6 +263,8 @@ pub(crate) struct HeadInner {
     pub(crate) chunks: ChunkDiskMapper,
     pub(crate) stats: HeadStats,
     pub(crate) tombstones: RwLock<FastMap<u64, Vec<(i64, i64)>>>,
+    /// Read-only switch for a full disk.
+    pub(crate) disk: crate::disk_full::DiskFull,
     truncate_mtx: Mutex<()>,
     closed: AtomicBool,
 }
@@ -321,6 +323,7 @@ impl Head {
             chunks: mapper,
             stats: HeadStats::default(),
             tombstones: RwLock::new(FastMap::default()),
+            disk: crate::disk_full::DiskFull::new(dir),
             truncate_mtx: Mutex::new(()),
             closed: AtomicBool::new(false),
         };
@@ -405,13 +408,26 @@ impl Head {
     /// the WAL.
     pub fn truncate(&self, mint: i64) -> Result<(), HeadError> {
         let res = compaction::truncate(&self.inner, mint);
-        if res.is_err() {
+        if let Err(e) = &res {
             self.inner
                 .stats
                 .truncations_failed
                 .fetch_add(1, Ordering::Relaxed);
+            self.inner.disk.note("truncating the head", e);
         }
         res
+    }
+
+    /// The full-disk switch: ingestion is read-only while it is on.
+    pub fn disk_full(&self) -> &crate::disk_full::DiskFull {
+        &self.inner.disk
+    }
+
+    /// `vigil_tsdb_read_only`: whether appends are refused because the
+    /// disk is full. While it is, this probes for space (at most once a
+    /// second) and resumes ingestion when there is room again.
+    pub fn read_only(&self) -> bool {
+        !self.inner.disk.refresh()
     }
 
     /// Deletes samples in `[mint, maxt]` of the series matching `matchers`
@@ -432,8 +448,10 @@ impl Head {
         if let Some(wal) = &self.inner.wal {
             let mut buf = Vec::new();
             record::encode_tombstones(&stones, &mut buf);
-            wal.log(&[&buf], &mut WalScratch::default())
-                .map_err(|e| StorageError::Io(e.to_string()))?;
+            if let Err(e) = wal.log(&[&buf], &mut WalScratch::default()) {
+                self.inner.disk.note("writing WAL", &e);
+                return Err(StorageError::Io(e.to_string()));
+            }
         }
         let mut ts = write(&self.inner.tombstones);
         for s in stones {
@@ -529,8 +547,10 @@ impl HeadInner {
                 labels.len(),
                 labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
             );
-            wal.log_deferred(wal_buf, scratch)
-                .map_err(|e| StorageError::Io(e.to_string()))?;
+            if let Err(e) = wal.log_deferred(wal_buf, scratch) {
+                self.disk.note("writing WAL", &e);
+                return Err(StorageError::Io(e.to_string()));
+            }
         }
         let pairs: Vec<(&str, &str)> = labels
             .iter()
