@@ -146,6 +146,49 @@ impl DiskFull {
     }
 }
 
+/// Lets through one log line per interval and counts the rest, so a
+/// failure hitting every series (a full disk) logs a line, not millions.
+#[derive(Debug, Default)]
+pub struct LogLimiter {
+    /// Milliseconds since `EPOCH` of the last line let through, plus one.
+    last: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogLimiter {
+    pub const fn new() -> Self {
+        LogLimiter {
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(n)` when a line may be logged now (`n` lines were suppressed
+    /// since the last one), `None` to stay quiet.
+    pub fn allow(&self, every: Duration) -> Option<u64> {
+        let now = epoch_ms() + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < every.as_millis() as u64 {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        if self
+            .last
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(self.suppressed.swap(0, Ordering::Relaxed))
+    }
+}
+
+fn epoch_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
 /// Reserves `bytes` in a probe file under `dir`, then removes it.
 fn probe(dir: &Path, bytes: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
@@ -218,5 +261,15 @@ mod tests {
         assert!(!d.is_read_only());
         assert!(!dir.path().join(PROBE_FILENAME).exists());
         assert_eq!(d.times_entered(), 1);
+    }
+
+    #[test]
+    fn log_limiter_lets_one_line_through_per_interval() {
+        let l = LogLimiter::new();
+        assert_eq!(l.allow(Duration::from_millis(200)), Some(0));
+        assert_eq!(l.allow(Duration::from_millis(200)), None);
+        assert_eq!(l.allow(Duration::from_millis(200)), None);
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(l.allow(Duration::from_millis(200)), Some(2));
     }
 }

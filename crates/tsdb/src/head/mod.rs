@@ -16,6 +16,7 @@ mod index;
 mod querier;
 mod replay;
 mod series;
+mod series_limit;
 
 pub use appender::HeadAppender;
 pub use compaction::{CompactionSeries, CompactionSeriesIter};
@@ -265,6 +266,7 @@ pub(crate) struct HeadInner {
     pub(crate) tombstones: RwLock<FastMap<u64, Vec<(i64, i64)>>>,
     /// Read-only switch for a full disk.
     pub(crate) disk: crate::disk_full::DiskFull,
+    pub(crate) limit_log: series_limit::SeriesLimitLog,
     truncate_mtx: Mutex<()>,
     closed: AtomicBool,
 }
@@ -324,6 +326,7 @@ impl Head {
             stats: HeadStats::default(),
             tombstones: RwLock::new(FastMap::default()),
             disk: crate::disk_full::DiskFull::new(dir),
+            limit_log: series_limit::SeriesLimitLog::default(),
             truncate_mtx: Mutex::new(()),
             closed: AtomicBool::new(false),
         };
@@ -532,10 +535,22 @@ impl HeadInner {
             }
         }
         let limit = self.opts.max_series;
-        if limit > 0 && self.stats.series.load(Ordering::Relaxed) >= limit as u64 {
+        // With a limit, the slot is taken before the series exists, so
+        // appenders racing for the last slots cannot overshoot it.
+        let reserved = limit > 0
+            && self
+                .stats
+                .series
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                    (n < limit as u64).then_some(n + 1)
+                })
+                .is_ok();
+        if limit > 0 && !reserved {
             self.stats
                 .series_limit_rejections
                 .fetch_add(1, Ordering::Relaxed);
+            let name = labels.get(vigil_model::METRIC_NAME).unwrap_or_default();
+            self.limit_log.refused(limit, name, false);
             return Err(StorageError::SeriesLimit { limit });
         }
         let r = self.next_ref.fetch_add(1, Ordering::AcqRel);
@@ -548,6 +563,9 @@ impl HeadInner {
                 labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
             );
             if let Err(e) = wal.log_deferred(wal_buf, scratch) {
+                if reserved {
+                    self.stats.series.fetch_sub(1, Ordering::Relaxed);
+                }
                 self.disk.note("writing WAL", &e);
                 return Err(StorageError::Io(e.to_string()));
             }
@@ -556,12 +574,20 @@ impl HeadInner {
             .iter()
             .map(|l| (l.name.as_str(), l.value.as_str()))
             .collect();
-        self.insert_series(&mut hs, h, r, &pairs);
+        self.insert_series(&mut hs, h, r, &pairs, reserved);
         Ok(r)
     }
 
-    /// Creates series `r` (the caller holds its hash shard).
-    fn insert_series(&self, hs: &mut HashShard, h: u64, r: u64, pairs: &[(&str, &str)]) {
+    /// Creates series `r` (the caller holds its hash shard); `counted`: the
+    /// series gauge already includes it (a reserved slot).
+    fn insert_series(
+        &self,
+        hs: &mut HashShard,
+        h: u64,
+        r: u64,
+        pairs: &[(&str, &str)],
+        counted: bool,
+    ) {
         let lset: Box<[Sym]> = {
             let mut syms = write(&self.symbols);
             pairs
@@ -575,7 +601,9 @@ impl HeadInner {
             .insert(r, Box::new(MemSeries::new(lset.clone())));
         hs.insert(h, r);
         write(&self.postings).add(r, &lset);
-        self.stats.series.fetch_add(1, Ordering::Relaxed);
+        if !counted {
+            self.stats.series.fetch_add(1, Ordering::Relaxed);
+        }
         self.stats.series_created.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -589,7 +617,7 @@ impl HeadInner {
                 return c;
             }
         }
-        self.insert_series(&mut hs, h, r, pairs);
+        self.insert_series(&mut hs, h, r, pairs, false);
         self.next_ref
             .fetch_max(r.saturating_add(1), Ordering::AcqRel);
         r

@@ -132,6 +132,7 @@ pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
         Err(e) => return Err(e),
     }
     replay_wbl(h, &mut st)?;
+    h.limit_log.flush_replay(h.opts.max_series);
     if !st.mmapped.is_empty() {
         tracing::info!(
             series = st.mmapped.len(),
@@ -566,6 +567,11 @@ fn add_series(h: &HeadInner, r: u64, pairs: &[(&str, &str)], st: &mut ReplayStat
         h.stats
             .series_limit_rejections
             .fetch_add(1, Ordering::Relaxed);
+        let name = pairs
+            .iter()
+            .find(|p| p.0 == vigil_model::METRIC_NAME)
+            .map_or("", |p| p.1);
+        h.limit_log.refused(limit, name, true);
         return;
     }
     let kept = h.create_replayed(r, pairs);
