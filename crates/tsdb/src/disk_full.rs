@@ -131,7 +131,7 @@ impl DiskFull {
             }
             *next = now + PROBE_INTERVAL;
         }
-        match probe(&self.dir, PROBE_BYTES) {
+        match probe_all(&self.dir) {
             Ok(()) => {
                 if self.read_only.swap(false, Ordering::AcqRel) {
                     tracing::warn!(dir = %self.dir.display(), "disk space available again; ingestion resumed");
@@ -187,6 +187,23 @@ impl LogLimiter {
 fn epoch_ms() -> u64 {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// Probes the data directory and, when they are other file systems (mount
+/// points or symlinks), its `wal/` and `chunks_head/`.
+fn probe_all(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut devices = Vec::new();
+    for d in [dir.to_path_buf(), dir.join("wal"), dir.join("chunks_head")] {
+        let Ok(m) = std::fs::metadata(&d) else {
+            continue;
+        };
+        if !devices.contains(&m.dev()) {
+            devices.push(m.dev());
+            probe(&d, PROBE_BYTES)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reserves `bytes` in a probe file under `dir`, then removes it.
