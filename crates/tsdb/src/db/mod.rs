@@ -9,8 +9,10 @@
 
 pub mod merge;
 mod options;
+mod snapshot;
 
 pub use options::{DbOptions, DEFAULT_RETENTION};
+pub use snapshot::SnapshotStats;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

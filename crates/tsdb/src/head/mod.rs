@@ -12,15 +12,20 @@
 
 mod appender;
 mod compaction;
+mod delete;
 mod index;
 mod querier;
 mod replay;
+mod replay_status;
 mod series;
 mod series_limit;
+mod stats;
 
 pub use appender::HeadAppender;
 pub use compaction::{CompactionSeries, CompactionSeriesIter};
 pub use querier::HeadQuerier;
+pub use replay_status::{WalReplayProgress, WalReplayStatus};
+pub use stats::{CardinalityStat, HeadCardinality};
 
 use crate::head_chunks::{ChunkDiskMapper, HeadChunksError};
 use crate::wal::{record, Wal, WalError, WalOptions, WalScratch};
@@ -58,6 +63,8 @@ pub struct HeadOptions {
     pub max_series: usize,
     /// Cap on a `chunks_head/` file's size.
     pub head_chunk_file_size: u64,
+    /// Where WAL replay reports its progress (shared with the API).
+    pub replay_status: Arc<WalReplayStatus>,
 }
 
 impl Default for HeadOptions {
@@ -71,6 +78,7 @@ impl Default for HeadOptions {
             min_valid_time: i64::MIN,
             max_series: 0,
             head_chunk_file_size: crate::head_chunks::MAX_HEAD_CHUNK_FILE_SIZE,
+            replay_status: Arc::default(),
         }
     }
 }
@@ -434,20 +442,17 @@ impl Head {
     }
 
     /// Deletes samples in `[mint, maxt]` of the series matching `matchers`
-    /// (tombstones: logged to the WAL, honoured by queries and compaction).
+    /// (tombstones: logged to the WAL, honoured by queries and compaction),
+    /// clamped to the samples each series holds now (see `delete.rs`).
     pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<(), StorageError> {
         let refs = querier::postings_for_matchers(&self.inner, matchers)?;
         if refs.is_empty() {
             return Ok(());
         }
-        let stones: Vec<record::Stone> = refs
-            .iter()
-            .map(|&r| record::Stone {
-                series_ref: r,
-                mint,
-                maxt,
-            })
-            .collect();
+        let stones = delete::clamped_stones(&self.inner, &refs, mint, maxt);
+        if stones.is_empty() {
+            return Ok(());
+        }
         if let Some(wal) = &self.inner.wal {
             let mut buf = Vec::new();
             record::encode_tombstones(&stones, &mut buf);
