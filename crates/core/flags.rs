@@ -45,14 +45,6 @@ pub struct ServerFlags {
     #[arg(long = "web.cors.origin", default_value = ".*")]
     pub cors_origin: String,
 
-    /// Maximum duration before timing out read of the request.
-    #[arg(long = "web.read-timeout", default_value = "5m")]
-    pub read_timeout: String,
-
-    /// Maximum number of simultaneous connections.
-    #[arg(long = "web.max-connections", default_value_t = 512)]
-    pub max_connections: usize,
-
     /// Base path for metrics storage.
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     pub tsdb_path: String,
@@ -172,6 +164,10 @@ pub struct IgnoredFlags {
     pub user_assets: Option<String>,
     #[arg(long = "web.page-title", hide = true)]
     pub page_title: Option<String>,
+    #[arg(long = "web.read-timeout", hide = true)]
+    pub read_timeout: Option<String>,
+    #[arg(long = "web.max-connections", hide = true)]
+    pub max_connections: Option<String>,
     #[arg(long = "storage.tsdb.head-chunks-write-queue-size", hide = true)]
     pub head_chunks_write_queue_size: Option<String>,
     #[arg(long = "storage.tsdb.wal-segment-size", hide = true)]
@@ -236,6 +232,8 @@ impl IgnoredFlags {
         note(self.local_assets.is_some(), "web.local-assets");
         note(self.user_assets.is_some(), "web.user-assets");
         note(self.page_title.is_some(), "web.page-title");
+        note(self.read_timeout.is_some(), "web.read-timeout");
+        note(self.max_connections.is_some(), "web.max-connections");
         note(
             self.head_chunks_write_queue_size.is_some(),
             "storage.tsdb.head-chunks-write-queue-size",

@@ -48,6 +48,9 @@ enum Command {
     /// Check configuration files (like `promtool check`).
     #[command(subcommand)]
     Check(check::CheckCommand),
+    /// Unit-test rule files (like `promtool test rules`).
+    #[command(subcommand)]
+    Test(check::TestCommand),
     /// Evaluate a PromQL expression against a server or a data directory.
     Promql(cli::PromqlArgs),
     /// Query series, label names or label values from a server.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Check(cmd)) => ExitCode::from(check::run(cmd) as u8),
+        Some(Command::Test(cmd)) => ExitCode::from(check::run_test(cmd) as u8),
         Some(Command::Promql(args)) => {
             let code = cli::run_promql(
                 &args,

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 mod mem;
@@ -180,6 +181,9 @@ pub struct ChunkDiskMapper {
     /// Read-only mode: chunks cut by replay are kept here, files are never
     /// written, repaired or removed.
     mem: Option<mem::MemChunks>,
+    /// Set when a write failed because the disk is full; the head reads
+    /// and clears it to turn ingestion read-only.
+    disk_full: AtomicBool,
 }
 
 fn file_name(seq: u32) -> String {
@@ -223,6 +227,7 @@ impl ChunkDiskMapper {
             maps: RwLock::new(maps),
             max_file_size,
             mem: None,
+            disk_full: AtomicBool::new(false),
         })
     }
 
@@ -273,6 +278,7 @@ impl ChunkDiskMapper {
             maps: RwLock::new(maps),
             max_file_size: MAX_HEAD_CHUNK_FILE_SIZE,
             mem: Some(mem::MemChunks::new(dir.to_path_buf(), first_mem)),
+            disk_full: AtomicBool::new(false),
         })
     }
 
@@ -414,6 +420,33 @@ impl ChunkDiskMapper {
         if let Some(m) = &self.mem {
             return Ok(m.write(series_ref, mint, maxt, encoding, data, out_of_order));
         }
+        let res = self.write_chunk_inner(series_ref, mint, maxt, encoding, data, out_of_order);
+        self.watch(res)
+    }
+
+    /// Whether a write failed for lack of space since the last call.
+    pub fn take_disk_full(&self) -> bool {
+        self.disk_full.swap(false, Ordering::AcqRel)
+    }
+
+    fn watch<T>(&self, res: Result<T, HeadChunksError>) -> Result<T, HeadChunksError> {
+        if let Err(HeadChunksError::Io { source, .. }) = &res {
+            if crate::disk_full::is_disk_full_io(source) {
+                self.disk_full.store(true, Ordering::Release);
+            }
+        }
+        res
+    }
+
+    fn write_chunk_inner(
+        &self,
+        series_ref: u64,
+        mint: i64,
+        maxt: i64,
+        encoding: u8,
+        data: &[u8],
+        out_of_order: bool,
+    ) -> Result<ChunkDiskRef, HeadChunksError> {
         let mut guard = self.active.lock().unwrap_or_else(|e| e.into_inner());
         let need = (MAX_CHUNK_OVERHEAD + data.len()) as u64;
         let must_cut = match guard.as_ref() {
@@ -457,19 +490,23 @@ impl ChunkDiskMapper {
     pub fn cut_file(&self) -> Result<(), HeadChunksError> {
         let mut guard = self.active.lock().unwrap_or_else(|e| e.into_inner());
         if guard.as_ref().is_some_and(|a| a.chunks > 0) {
-            self.seal_locked(&mut guard)?;
+            let res = self.seal_locked(&mut guard);
+            self.watch(res)?;
         }
         Ok(())
     }
 
+    /// Flushes, fsyncs and maps the active file, then lets it go. On error
+    /// the file stays active with its buffer, so no written chunk is lost.
     fn seal_locked(&self, guard: &mut Option<ActiveFile>) -> Result<(), HeadChunksError> {
-        if let Some(mut a) = guard.take() {
+        if let Some(a) = guard.as_mut() {
             a.flush()?;
             a.file
                 .sync_data()
                 .map_err(|e| HeadChunksError::io("syncing", &a.path, e))?;
-            self.remap(&a)?;
+            self.remap(a)?;
         }
+        *guard = None;
         Ok(())
     }
 
@@ -489,8 +526,13 @@ impl ChunkDiskMapper {
         let mut header = [0u8; FILE_HEADER_SIZE];
         header[..4].copy_from_slice(&MAGIC_HEAD_CHUNKS.to_be_bytes());
         header[4] = HEAD_CHUNKS_FORMAT_V1;
-        file.write_all(&header)
-            .map_err(|e| HeadChunksError::io("writing", &path, e))?;
+        if let Err(e) = file.write_all(&header) {
+            // A file without its header would be removed at the next start
+            // anyway; removing it now lets the next cut reuse the number.
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(HeadChunksError::io("writing", &path, e));
+        }
         let a = ActiveFile {
             seq,
             file,
@@ -618,7 +660,8 @@ impl ChunkDiskMapper {
     pub fn flush(&self) -> Result<(), HeadChunksError> {
         let mut guard = self.active.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = guard.as_mut() {
-            a.flush()?;
+            let res = a.flush();
+            self.watch(res)?;
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ pub mod block;
 pub mod chunks;
 pub mod compact;
 pub mod db;
+pub mod disk_full;
 pub mod index;
 pub mod meta;
 pub mod tombstones;

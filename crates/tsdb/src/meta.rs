@@ -294,10 +294,16 @@ pub fn write_meta(dir: &Path, meta: &BlockMeta) -> Result<u64, StorageError> {
     let mut json = serde_json::to_vec_pretty(meta)
         .map_err(|e| StorageError::Io(format!("encode meta.json: {e}")))?;
     json.push(b'\n');
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
         f.write_all(&json).map_err(|e| io_error("write", &tmp, e))?;
-        f.sync_all().map_err(|e| io_error("fsync", &tmp, e))?;
+        f.sync_all().map_err(|e| io_error("fsync", &tmp, e))
+    })();
+    if let Err(e) = written {
+        // Never read, but it holds space (the write may have failed for
+        // lack of it).
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     std::fs::rename(&tmp, &path).map_err(|e| io_error("rename", &tmp, e))?;
     sync_dir(dir)?;

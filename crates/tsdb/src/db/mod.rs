@@ -10,9 +10,11 @@
 pub mod merge;
 mod options;
 mod read_only;
+mod snapshot;
 
 pub use options::{DbOptions, DEFAULT_RETENTION};
 pub use read_only::ReadOnlyDb;
+pub use snapshot::SnapshotStats;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -359,8 +361,13 @@ impl Db {
         } else {
             Ok(())
         };
+        // Retention runs whatever happened above: it is what frees space.
         let reload_res = self.reload_locked();
-        head_res.and(blocks_res).and(reload_res)
+        let res = head_res.and(blocks_res).and(reload_res);
+        if let Err(e) = &res {
+            self.inner.head.disk_full().note("compaction", e);
+        }
+        res
     }
 
     fn head_compactable(&self) -> bool {
@@ -464,6 +471,11 @@ impl Db {
                         .compactions_failed
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::error!(error = %e, "block compaction failed");
+                    // A full disk is no fault of the blocks: retry them
+                    // when there is room again.
+                    if crate::disk_full::is_disk_full_text(&e.to_string()) {
+                        return Err(e);
+                    }
                     // Planners skip failed blocks, so one bad block cannot
                     // make compaction loop forever.
                     for b in &sources {

@@ -202,21 +202,21 @@ fn snap_series(r: u64, s: &MemSeries, mint: i64, maxt: i64) -> Option<RawSnap> {
 /// as corruption (counted).
 fn chunk_read_error(
     head: &HeadInner,
-    r: u64,
+    labels: &Labels,
     e: crate::head_chunks::HeadChunksError,
 ) -> StorageError {
     match e {
         crate::head_chunks::HeadChunksError::Io { .. } => StorageError::Io(e.to_string()),
-        e => corruption(head, r, e),
+        e => corruption(head, labels, e),
     }
 }
 
-fn corruption(head: &HeadInner, r: u64, e: impl std::fmt::Display) -> StorageError {
+fn corruption(head: &HeadInner, labels: &Labels, e: impl std::fmt::Display) -> StorageError {
     head.stats.chunk_corruptions.fetch_add(1, Ordering::Relaxed);
-    tracing::error!("head chunk of series ref {r}: {e}");
+    tracing::error!(series = %labels, "corrupt head chunk: {e}");
     StorageError::Corruption {
         location: format!(
-            "head chunk of series ref {r} in {}",
+            "head block ({}) series {labels}",
             head.chunks.dir().display()
         ),
         reason: e.to_string(),
@@ -259,7 +259,7 @@ pub(crate) fn snapshot(
             let chunk = head
                 .chunks
                 .chunk(c.r)
-                .map_err(|e| chunk_read_error(head, snap.r, e))?;
+                .map_err(|e| chunk_read_error(head, &labels, e))?;
             chunks.push(SeriesChunk::Mapped {
                 mint: c.mint,
                 maxt: c.maxt,
@@ -279,10 +279,10 @@ pub(crate) fn snapshot(
             let chunk = head
                 .chunks
                 .chunk(c.r)
-                .map_err(|e| chunk_read_error(head, snap.r, e))?;
+                .map_err(|e| chunk_read_error(head, &labels, e))?;
             let mut it = ChunkIter::from_raw(chunk.encoding(), chunk.data())
-                .map_err(|e| corruption(head, snap.r, e))?;
-            while let Some(s) = it.next().map_err(|e| corruption(head, snap.r, e))? {
+                .map_err(|e| corruption(head, &labels, e))?;
+            while let Some(s) = it.next().map_err(|e| corruption(head, &labels, e))? {
                 if s.t >= mint && s.t <= maxt {
                     ooo.push(s);
                 }

@@ -82,6 +82,7 @@ pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
         return Ok(());
     }
     let wal_dir = h.dir.join("wal");
+    h.opts.replay_status.start(&wal_dir);
     let mut from = 0;
     if let Some((idx, cp)) = wal::last_checkpoint(&wal_dir)? {
         let segs = wal::list_segments(&cp)?;
@@ -164,7 +165,9 @@ pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
         }
         Err(e) => return Err(e),
     }
+    h.opts.replay_status.finish();
     replay_wbl(h, &mut st)?;
+    h.limit_log.flush_replay(h.opts.max_series);
     if !st.mmapped.is_empty() {
         tracing::info!(
             series = st.mmapped.len(),
@@ -407,7 +410,9 @@ fn replay_segments(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(8);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<RefSample>>();
     std::thread::scope(|sc| {
-        let reader = sc.spawn(move || read_records(dir, segs, tx, recycle_rx));
+        // Progress is reported for WAL segments, not a checkpoint's.
+        let progress = (dir.file_name() == Some("wal".as_ref())).then_some(&*h.opts.replay_status);
+        let reader = sc.spawn(move || read_records(dir, segs, tx, recycle_rx, progress));
         let mut work_txs = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
@@ -482,13 +487,23 @@ fn read_records(
     segs: Vec<SegmentRef>,
     tx: std::sync::mpsc::SyncSender<Msg>,
     recycle: std::sync::mpsc::Receiver<Vec<RefSample>>,
+    progress: Option<&super::WalReplayStatus>,
 ) -> Result<(), WalError> {
     let mut r = RecordReader::new(dir, segs)?;
     let mut batch: Vec<RefSample> = Vec::new();
     let send = |m: Msg| tx.send(m).is_ok();
+    let mut last_seg = None;
     loop {
-        let rec = match r.next() {
-            Ok(Some(rec)) => rec,
+        let rec = match r.next_with_segment() {
+            Ok(Some((seg, rec))) => {
+                if last_seg != Some(seg) {
+                    last_seg = Some(seg);
+                    if let Some(p) = progress {
+                        p.reading(seg);
+                    }
+                }
+                rec
+            }
             Ok(None) => break,
             Err(e) => {
                 // Everything before the corruption is good: apply it.
@@ -620,6 +635,11 @@ fn add_series(h: &HeadInner, r: u64, pairs: &[(&str, &str)], st: &mut ReplayStat
         h.stats
             .series_limit_rejections
             .fetch_add(1, Ordering::Relaxed);
+        let name = pairs
+            .iter()
+            .find(|p| p.0 == vigil_model::METRIC_NAME)
+            .map_or("", |p| p.1);
+        h.limit_log.refused(limit, name, true);
         return;
     }
     let kept = h.create_replayed(r, pairs);
