@@ -194,15 +194,17 @@ pub fn tsdb_stats(db: &Db) -> Vec<Stat> {
         counter("prometheus_tsdb_reloads_failures_total", "Number of times the database failed to reloadBlocks block data from disk.", &d.reloads_failed),
         counter("prometheus_tsdb_time_retentions_total", "The number of times that blocks were deleted because the maximum time limit was exceeded.", &d.time_retentions),
         counter("prometheus_tsdb_size_retentions_total", "The number of times that blocks were deleted because the maximum number of bytes was exceeded.", &d.size_retentions),
+        gauge("vigil_tsdb_read_only", "1 while ingestion is refused because the disk is full; it resumes by itself when space returns.", f64::from(u8::from(db.head().read_only()))),
         gauge("vigil_tsdb_quarantined_blocks", "Blocks moved to quarantine/ because they failed validation.", d.quarantined_blocks.load(Ordering::Relaxed) as f64),
         gauge("prometheus_tsdb_blocks_loaded", "Number of currently loaded data blocks", d.blocks_loaded.load(Ordering::Relaxed) as f64),
         gauge("prometheus_tsdb_storage_blocks_bytes", "The number of bytes that are currently used for local storage by all blocks.", db.size() as f64),
         Stat {
             name: "vigil_tsdb_chunk_corruptions_total",
-            help: "Chunks whose CRC did not match when read from a block.",
+            help: "Chunks (of blocks or of the head) whose CRC did not match or that did not decode when a query read them.",
             counter: true,
             labels: Vec::new(),
-            value: vigil_tsdb::block::chunk_corruptions_total() as f64,
+            value: (vigil_tsdb::block::chunk_corruptions_total()
+                + h.chunk_corruptions.load(Ordering::Relaxed)) as f64,
         },
         gauge("prometheus_tsdb_lowest_timestamp_seconds", "Lowest timestamp value stored in the database.", db.min_time().map_or(0.0, |t| t as f64 / 1000.0)),
     ];
