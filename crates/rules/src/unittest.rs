@@ -16,6 +16,7 @@ use vigil_config::Duration;
 use vigil_model::gofmt::quote as go_quote;
 use vigil_model::{Labels, Sample, STALE_NAN};
 use vigil_promql::engine::{Engine, EngineOptions};
+use vigil_promql::parser::ParseOptions;
 
 use vigil_model::storage::Appendable;
 use vigil_tsdb::head::{Head, HeadOptions};
@@ -107,12 +108,19 @@ struct ExpSample {
 }
 
 /// Runs the unit-test files, printing what promtool prints; returns the
-/// exit code (0 all passed, 1 any failure).
-pub fn test_rules(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+/// exit code (0 all passed, 1 any failure). `parse` applies to the rule
+/// files and to the tested expressions alike, as promtool's
+/// `--enable-feature=promql-experimental-functions` does.
+pub fn test_rules(
+    files: &[PathBuf],
+    parse: ParseOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let mut failed = false;
     for f in files {
         let _ = writeln!(out, "Unit Testing:  {}", f.display());
-        match run_test_file(f, err) {
+        match run_test_file(f, parse, err) {
             Ok(()) => {
                 let _ = writeln!(out, "  SUCCESS");
             }
@@ -135,7 +143,11 @@ pub fn test_rules(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -
 }
 
 /// Runs one unit-test file; `Err` holds the failure messages.
-pub fn run_test_file(path: &Path, warn: &mut dyn Write) -> Result<(), Vec<String>> {
+pub fn run_test_file(
+    path: &Path,
+    parse: ParseOptions,
+    warn: &mut dyn Write,
+) -> Result<(), Vec<String>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
     unknown_fields(&text)?;
@@ -169,7 +181,14 @@ pub fn run_test_file(path: &Path, warn: &mut dyn Write) -> Result<(), Vec<String
     }
     let mut errs = Vec::new();
     for tg in utf.tests {
-        if let Err(e) = run_group_test(tg, eval_interval, &order, &rule_files, utf.fuzzy_compare) {
+        if let Err(e) = run_group_test(
+            tg,
+            eval_interval,
+            &order,
+            &rule_files,
+            utf.fuzzy_compare,
+            parse,
+        ) {
             errs.extend(e);
         }
     }
@@ -413,6 +432,7 @@ fn run_group_test(
     order: &BTreeMap<String, usize>,
     rule_files: &[PathBuf],
     fuzzy: bool,
+    parse: ParseOptions,
 ) -> Result<(), Vec<String>> {
     let interval = tg
         .interval
@@ -446,7 +466,7 @@ fn run_group_test(
     let mut defs = Vec::new();
     let mut load_errs = Vec::new();
     for f in rule_files {
-        match load_rule_file(f) {
+        match load_rule_file(f, parse) {
             Ok(rf) => defs.extend(rf.groups),
             Err(es) => load_errs.extend(es.into_iter().map(|e| e.to_string())),
         }
@@ -471,6 +491,7 @@ fn run_group_test(
         queryable: &store,
         external_url: &tg.external_url,
         external_labels: &external_labels,
+        parse,
     };
     let test_name = if tg.name.is_empty() {
         String::new()
@@ -598,7 +619,7 @@ fn run_group_test(
     }
     'cases: for tc in &tg.promql_expr_test {
         let t = tc.eval_time.as_millis() as i64;
-        let res = vigil_promql::parser::parse(&tc.expr)
+        let res = vigil_promql::parser::parse_with_options(&tc.expr, parse)
             .map_err(|e| e.to_string())
             .and_then(|e| query_vector(&env, &e, t));
         let got = match res {
@@ -736,6 +757,29 @@ mod tests {
         assert!(!almost_equal(1.0, 1.001));
         assert!(almost_equal(f64::NAN, f64::NAN));
         assert!(!almost_equal(0.0, 1e-9));
+    }
+
+    #[test]
+    fn experimental_functions_follow_the_option() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r.yml"),
+            "groups:\n  - name: g\n    rules:\n      - record: sorted\n        expr: sort_by_label(up, \"job\")\n",
+        )
+        .unwrap();
+        let test = dir.path().join("t.yml");
+        std::fs::write(
+            &test,
+            "rule_files: [r.yml]\ntests:\n  - input_series:\n      - series: 'up{job=\"a\"}'\n        values: '1'\n    promql_expr_test:\n      - expr: sorted\n        eval_time: 0s\n        exp_samples:\n          - labels: 'sorted{job=\"a\"}'\n            value: 1\n",
+        )
+        .unwrap();
+        let errs = run_test_file(&test, ParseOptions::default(), &mut Vec::new()).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].contains("function \"sort_by_label\" is not enabled"),
+            "{errs:?}"
+        );
+        run_test_file(&test, ParseOptions::all(), &mut Vec::new()).unwrap();
     }
 
     #[test]

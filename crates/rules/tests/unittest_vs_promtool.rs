@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use vigil_promql::parser::ParseOptions;
+
 fn fixtures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unittest");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -21,7 +23,12 @@ fn fixtures() -> Vec<PathBuf> {
 
 fn ours_split(p: &Path) -> (bool, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = vigil_rules::unittest::test_rules(&[p.to_path_buf()], &mut out, &mut err);
+    let code = vigil_rules::unittest::test_rules(
+        &[p.to_path_buf()],
+        ParseOptions::default(),
+        &mut out,
+        &mut err,
+    );
     (
         code == 0,
         String::from_utf8_lossy(&out).into_owned(),
