@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use vigil_config::Duration;
 use vigil_model::gofmt::quote as go_quote;
-use vigil_model::{Labels, Sample, STALE_NAN};
+use vigil_model::{Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
-use vigil_promql::parser::ParseOptions;
+use vigil_promql::parser::{parse_series_desc, ParseOptions, SequenceValue};
 
 use vigil_model::storage::Appendable;
 use vigil_tsdb::head::{Head, HeadOptions};
@@ -288,96 +288,6 @@ fn unknown_fields(text: &str) -> Result<(), Vec<String>> {
     )])
 }
 
-/// One value of the expanding notation: a number, `stale`, or omitted.
-fn parse_series_values(s: &str) -> Result<Vec<Option<f64>>, String> {
-    let mut out = Vec::new();
-    for tok in s.split_whitespace() {
-        if let Some(rest) = tok.strip_prefix('_') {
-            if rest.is_empty() {
-                out.push(None);
-                continue;
-            }
-            let n = rest
-                .strip_prefix('x')
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| format!("invalid value {tok:?}"))?;
-            out.extend((0..n).map(|_| None));
-            continue;
-        }
-        let (a, rest) = scan_number(tok).ok_or_else(|| format!("invalid value {tok:?}"))?;
-        if rest.is_empty() {
-            out.push(Some(a));
-            continue;
-        }
-        let (step, rest) = if rest.starts_with('+') || rest.starts_with('-') {
-            let (b, r) = scan_number(rest).ok_or_else(|| format!("invalid value {tok:?}"))?;
-            (Some(b), r)
-        } else {
-            (None, rest)
-        };
-        let n = rest
-            .strip_prefix('x')
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or_else(|| format!("invalid value {tok:?}"))?;
-        match step {
-            None => out.extend((0..=n).map(|_| Some(a))),
-            Some(b) => {
-                let mut v = a;
-                out.push(Some(v));
-                for _ in 0..n {
-                    v += b;
-                    out.push(Some(v));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A number at the start of `s` (with sign, exponent, `Inf`, `NaN`,
-/// `stale`) and the rest.
-fn scan_number(s: &str) -> Option<(f64, &str)> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        i += 1;
-    }
-    let neg = s.starts_with('-');
-    for (word, v) in [
-        ("Inf", f64::INFINITY),
-        ("inf", f64::INFINITY),
-        ("NaN", f64::NAN),
-        ("stale", STALE_NAN),
-    ] {
-        if s[i..].starts_with(word) {
-            let v = if neg { -v } else { v };
-            return Some((v, &s[i + word.len()..]));
-        }
-    }
-    let start_digits = i;
-    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
-        i += 1;
-    }
-    if i == start_digits {
-        return None;
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        let mut j = i + 1;
-        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
-            j += 1;
-        }
-        let ds = j;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        if j > ds {
-            i = j;
-        }
-    }
-    let v: f64 = s[..i].parse().ok()?;
-    Some((v, &s[i..]))
-}
-
 /// strconv.FormatFloat(v, 'E', -1, 64).
 fn format_float_e(v: f64) -> String {
     vigil_model::gofmt::format_float(v, vigil_model::gofmt::FloatFormat::E).replace('e', "E")
@@ -442,13 +352,17 @@ fn run_group_test(
     // Input samples, to be revealed up to each evaluation time.
     let mut input: Vec<(Labels, Vec<Sample>)> = Vec::new();
     for s in &tg.input_series {
-        let labels = vigil_promql::parser::parse_metric(s.series.trim())
-            .map_err(|e| vec![format!("{e}")])?;
-        let vals = parse_series_values(&s.values).map_err(|e| vec![e])?;
+        // promtool loads each input series as one `series values` line of a
+        // `load` command, so errors carry positions in that line.
+        let desc = format!("{} {}", s.series, s.values);
+        let (labels, vals) = parse_series_desc(desc.trim()).map_err(|e| vec![e.to_string()])?;
         let samples = vals
             .into_iter()
             .enumerate()
-            .filter_map(|(i, v)| v.map(|v| Sample::new(i as i64 * step, v)))
+            .filter_map(|(i, v)| match v {
+                SequenceValue::Value(v) => Some(Sample::new(i as i64 * step, v)),
+                SequenceValue::Omitted => None,
+            })
             .collect();
         input.push((labels, samples));
     }
@@ -722,35 +636,6 @@ fn go_duration(ms: i64) -> String {
 mod tests {
     use super::*;
 
-    fn vals(s: &str) -> Vec<Option<f64>> {
-        parse_series_values(s).unwrap()
-    }
-
-    #[test]
-    fn expanding_notation() {
-        assert_eq!(
-            vals("-2+4x3"),
-            vec![Some(-2.0), Some(2.0), Some(6.0), Some(10.0)]
-        );
-        assert_eq!(
-            vals("1-2x4"),
-            vec![Some(1.0), Some(-1.0), Some(-3.0), Some(-5.0), Some(-7.0)]
-        );
-        assert_eq!(vals("1x4"), vec![Some(1.0); 5]);
-        let v = vals("1 _x3 stale");
-        assert_eq!(v.len(), 5);
-        assert_eq!(&v[..4], &[Some(1.0), None, None, None]);
-        assert!(vigil_model::is_stale_nan(v[4].unwrap()));
-        assert_eq!(
-            vals("_ 1e3 0x2"),
-            vec![None, Some(1000.0), Some(0.0), Some(0.0), Some(0.0)]
-        );
-        assert_eq!(vals("1e+2+1x1"), vec![Some(100.0), Some(101.0)]);
-        assert!(vals("Inf -Inf NaN")[2].unwrap().is_nan());
-        assert!(parse_series_values("abc").is_err());
-        assert!(parse_series_values("1+1y3").is_err());
-    }
-
     #[test]
     fn fuzzy_equality() {
         assert!(almost_equal(1.0, 1.0 + 1e-9));
@@ -782,6 +667,28 @@ mod tests {
         run_test_file(&test, ParseOptions::all(), &mut Vec::new()).unwrap();
     }
 
+    /// promtool parses `series values` as one line of a `load` command:
+    /// positions count from the start of the series (promtool 2.42 prints
+    /// `1:17:` and `1:12:` for these two).
+    #[test]
+    fn input_series_errors_have_load_line_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |series: &str, values: &str| {
+            let test = dir.path().join("t.yml");
+            std::fs::write(
+                &test,
+                format!("tests:\n  - input_series:\n      - series: '{series}'\n        values: '{values}'\n"),
+            )
+            .unwrap();
+            run_test_file(&test, ParseOptions::default(), &mut Vec::new())
+        };
+        let e = run(r#"up{job="b"}"#, "1 2 abc").unwrap_err();
+        assert!(e[0].starts_with("1:17: parse error: "), "{e:?}");
+        let e = run(r#"up{job="a""#, "1").unwrap_err();
+        assert!(e[0].starts_with("1:12: parse error: "), "{e:?}");
+        run(r#" up{job="a"} "#, "0+1x3 _x2 stale").unwrap();
+    }
+
     #[test]
     fn formats() {
         assert_eq!(format_float_e(1.0), "1E+00");
@@ -791,28 +698,5 @@ mod tests {
         assert_eq!(go_duration(300_000), "5m0s");
         assert_eq!(go_duration(3_690_000), "1h1m30s");
         assert_eq!(go_duration(1_500), "1.5s");
-    }
-}
-
-#[cfg(test)]
-mod props {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// `a+bxN` yields N+1 values, `_xN` N gaps, and parsing never panics.
-        #[test]
-        fn expansion_counts(a in -1000i32..1000, b in -100i32..100, n in 0u64..50) {
-            let v = parse_series_values(&format!("{a}{b:+}x{n}")).unwrap();
-            prop_assert_eq!(v.len() as u64, n + 1);
-            prop_assert_eq!(v.last().copied().flatten(), Some(a as f64 + n as f64 * b as f64));
-            let gaps = parse_series_values(&format!("_x{n}")).unwrap();
-            prop_assert_eq!(gaps.len() as u64, n);
-        }
-
-        #[test]
-        fn never_panics(s in "[0-9x+\\-_. a-zA-Z]{0,40}") {
-            let _ = parse_series_values(&s);
-        }
     }
 }
