@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use vigil_config::Duration;
-use vigil_model::gofmt::quote as go_quote;
+use vigil_model::gofmt::{quote as go_quote, GoDuration};
 use vigil_model::{Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
 use vigil_promql::parser::{parse_series_desc, ParseOptions, SequenceValue};
@@ -466,7 +466,7 @@ fn run_group_test(
                     eval_errs.push(format!(
                         "    rule: {}, time: {}, err: {e}",
                         r.name(),
-                        go_duration(ts)
+                        GoDuration::from_millis(ts)
                     ));
                 }
             }
@@ -605,33 +605,6 @@ fn almost_equal(a: f64, b: f64) -> bool {
     diff / abs_sum.min(f64::MAX) < EPSILON
 }
 
-/// Go's `time.Duration.String()` for whole milliseconds.
-fn go_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let neg = ms < 0;
-    let ms = ms.unsigned_abs();
-    let h = ms / 3_600_000;
-    let m = (ms / 60_000) % 60;
-    let s = (ms % 60_000) as f64 / 1000.0;
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if ms < 1000 {
-        return format!("{}{}ms", if neg { "-" } else { "" }, ms);
-    }
-    out.push_str(&format!("{}s", crate::template::format_g(s, None, false)));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -694,9 +667,5 @@ mod tests {
         assert_eq!(format_float_e(1.0), "1E+00");
         assert_eq!(format_float_e(15.5), "1.55E+01");
         assert_eq!(format_float_e(0.001), "1E-03");
-        assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(300_000), "5m0s");
-        assert_eq!(go_duration(3_690_000), "1h1m30s");
-        assert_eq!(go_duration(1_500), "1.5s");
     }
 }

@@ -287,58 +287,6 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs * 1000 + millis)
 }
 
-/// Formats nanoseconds the way Go's `time.Duration.String` does (`1m0s`,
-/// `1.5s`, `500ms`), used in messages and the CLI.
-pub fn go_duration_string(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".to_string();
-    }
-    let neg = ns < 0;
-    let u = ns.unsigned_abs();
-    let mut out = String::new();
-    if u < 1_000_000_000 {
-        // Sub-second: pick the largest unit that keeps a leading digit.
-        let (unit, div) = if u < 1_000 {
-            ("ns", 1u64)
-        } else if u < 1_000_000 {
-            ("µs", 1_000)
-        } else {
-            ("ms", 1_000_000)
-        };
-        out.push_str(&frac_string(u, div));
-        out.push_str(unit);
-    } else {
-        let total_secs = u / 1_000_000_000;
-        let h = total_secs / 3600;
-        let m = total_secs / 60 % 60;
-        let s_ns = u % 60_000_000_000;
-        if h > 0 {
-            out.push_str(&format!("{}h", h));
-        }
-        if h > 0 || m > 0 {
-            out.push_str(&format!("{}m", m));
-        }
-        out.push_str(&frac_string(s_ns, 1_000_000_000));
-        out.push('s');
-    }
-    if neg {
-        format!("-{}", out)
-    } else {
-        out
-    }
-}
-
-fn frac_string(v: u64, div: u64) -> String {
-    let int = v / div;
-    let frac = v % div;
-    if frac == 0 {
-        return int.to_string();
-    }
-    let width = div.to_string().len() - 1;
-    let f = format!("{:0width$}", frac, width = width);
-    format!("{}.{}", int, f.trim_end_matches('0'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,14 +377,5 @@ mod tests {
         assert_eq!(parse_limit("40000"), Ok(40000));
         assert!(parse_limit("-1").is_err());
         assert!(parse_limit("x").is_err());
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration_string(60_000_000_000), "1m0s");
-        assert_eq!(go_duration_string(1_500_000_000), "1.5s");
-        assert_eq!(go_duration_string(500_000_000), "500ms");
-        assert_eq!(go_duration_string(3_723_000_000_000), "1h2m3s");
-        assert_eq!(go_duration_string(0), "0s");
     }
 }
