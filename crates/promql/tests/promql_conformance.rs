@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use vigil_model::storage::{
     Querier, Queryable, SelectHints, Series as StorageSeries, StorageError, VecSeries,
 };
-use vigil_model::{Labels, Matcher, Sample, STALE_NAN};
+use vigil_model::{almost, Labels, Matcher, Sample, STALE_NAN};
 use vigil_promql::ast::{AtModifier, Expr};
 use vigil_promql::engine::{Engine, EngineOptions, QueryControl, Value};
 use vigil_promql::parser::{parse_duration, parse_metric_prefix, parse_with_options, ParseOptions};
@@ -470,28 +470,11 @@ fn parse_eval(l: &str, lineno: usize, body: &[String]) -> Result<EvalCmd, String
 
 // ---------------------------------------------------------------- checks
 
-fn almost_equal(a: f64, b: f64) -> bool {
-    const EPS: f64 = 1e-6;
-    let min_normal = f64::from_bits(0x0010_0000_0000_0000);
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < min_normal {
-        return diff < EPS * min_normal;
-    }
-    diff / abs_sum.min(f64::MAX) < EPS
-}
-
 /// Compares an instant-query result with the expectation.
 fn compare_instant(cmd: &EvalCmd, v: &Value) -> Result<(), String> {
     match (&cmd.expect, v) {
         (Expect::Scalar(want), Value::Scalar { v, .. }) => {
-            if almost_equal(*want, *v) {
+            if almost::equal(*want, *v, almost::TEST_EPSILON) {
                 Ok(())
             } else {
                 Err(format!("expected scalar {want} but got {v}"))
@@ -519,7 +502,7 @@ fn compare_instant(cmd: &EvalCmd, v: &Value) -> Result<(), String> {
                     Some(Item::Value(w)) => *w,
                     other => return Err(format!("bad expectation for {}: {other:?}", s.labels)),
                 };
-                if !almost_equal(want, s.v) {
+                if !almost::equal(want, s.v, almost::TEST_EPSILON) {
                     return Err(format!("expected {want} for {} but got {}", s.labels, s.v));
                 }
                 seen.insert(ei);
@@ -578,7 +561,7 @@ fn compare_range(cmd: &EvalCmd, v: &Value, start: i64, end: i64, step: i64) -> R
             ));
         }
         for (w, g) in want.iter().zip(&s.samples) {
-            if w.t != g.t || !almost_equal(w.v, g.v) {
+            if w.t != g.t || !almost::equal(w.v, g.v, almost::TEST_EPSILON) {
                 return Err(format!("expected {w:?} for {} but got {g:?}", s.labels));
             }
         }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use vigil_config::Duration;
 use vigil_model::gofmt::{quote as go_quote, GoDuration};
-use vigil_model::{Labels, Sample};
+use vigil_model::{almost, Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
 use vigil_promql::parser::{parse_series_desc, ParseOptions, SequenceValue};
 
@@ -566,10 +566,10 @@ fn run_group_test(
         got.sort_by(|a, b| a.0.cmp(&b.0));
         exp.sort_by(|a, b| a.0.cmp(&b.0));
         let same = got.len() == exp.len()
-            && got
-                .iter()
-                .zip(&exp)
-                .all(|(g, e)| g.0 == e.0 && (g.1 == e.1 || (fuzzy && almost_equal(g.1, e.1))));
+            && got.iter().zip(&exp).all(|(g, e)| {
+                g.0 == e.0
+                    && (g.1 == e.1 || (fuzzy && almost::equal(g.1, e.1, almost::TEST_EPSILON)))
+            });
         if !same {
             errs.push(format!(
                 "    expr: {}, time: {},\n        exp: {}\n        got: {}",
@@ -587,35 +587,9 @@ fn run_group_test(
     }
 }
 
-/// Prometheus's `almost.Equal` with its test epsilon (1e-6, relative).
-fn almost_equal(a: f64, b: f64) -> bool {
-    const EPSILON: f64 = 1e-6;
-    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < EPSILON * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < EPSILON
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fuzzy_equality() {
-        assert!(almost_equal(1.0, 1.0 + 1e-9));
-        assert!(!almost_equal(1.0, 1.001));
-        assert!(almost_equal(f64::NAN, f64::NAN));
-        assert!(!almost_equal(0.0, 1e-9));
-    }
 
     #[test]
     fn experimental_functions_follow_the_option() {
