@@ -1,5 +1,6 @@
 //! Go's text formats, byte for byte: `strconv.FormatFloat` with the shortest
-//! precision, Prometheus's JSON float rule, `strconv.Quote`,
+//! precision, Prometheus's JSON float rule, `fmt`'s float verbs with a
+//! precision (`%.4g`, `%e`, `%f`), `strconv.Quote`,
 //! `time.Duration.String()`, and the civil date of a Unix time as Go's
 //! `time` package computes it.
 //!
@@ -12,8 +13,10 @@ mod duration;
 mod float;
 mod quote;
 mod time;
+mod verbs;
 
 pub use duration::GoDuration;
 pub use float::{append_float, format_float, FloatFormat, GoFloat};
 pub use quote::{is_print, quote, quote_bytes, write_quoted};
 pub use time::{days_in_month, unix_days_from_date, GoTime};
+pub use verbs::{format_e, format_f, format_g};

@@ -7,21 +7,6 @@
 
 use vigil_model::gofmt::quote;
 
-/// Go's `fmt.Sprintf("%f", v)` (used in the `@` bounds error).
-pub(crate) fn go_float_f6(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v:.6}")
-    }
-}
-
 /// Parses a number token as Prometheus does: `strconv.ParseInt(s, 0, 64)`
 /// (so `0x1f` is hex and `0755` octal), falling back to
 /// `strconv.ParseFloat`. The error is Go's message.

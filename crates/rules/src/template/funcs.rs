@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::exec::{Exec, QuerySample, Value};
-use super::gofmt::{format_e, format_f, format_g};
 use super::TemplateError;
+use vigil_model::gofmt::{format_e, format_f, format_g};
 
 const FUNCTIONS: &[&str] = &[
     // Go's text/template builtins.

@@ -10,7 +10,6 @@
 
 mod exec;
 mod funcs;
-mod gofmt;
 mod parse;
 pub(crate) mod timefmt;
 
@@ -22,7 +21,6 @@ pub use funcs::{
     graph_link, humanize, humanize1024, humanize_duration, humanize_percentage, humanize_timestamp,
     query_escape, sprintf, table_link,
 };
-pub use gofmt::format_g;
 
 /// A template that failed to parse or to execute. The message has Go's
 /// shape (`template: NAME:LINE: ...`).
