@@ -3,8 +3,7 @@
 //!
 //! Error texts are Prometheus's, since clients (and users) see them verbatim.
 
-use crate::json::format_rfc3339_parts;
-use vigil_model::gofmt::{days_in_month, unix_days_from_date};
+use vigil_model::gofmt::{days_in_month, rfc3339_nano, unix_days_from_date};
 
 /// Form values of one request, body values first (Go's `r.Form` order, so
 /// `FormValue` prefers the body like Prometheus does).
@@ -62,12 +61,12 @@ pub const MAX_TIME_MS: i64 = (i64::MAX / 1000 - 62_135_596_801) * 1000 + 999;
 /// The RFC 3339 spelling of `MIN_TIME_MS`, which Prometheus's Go client
 /// sends and which has a year outside 0000-9999.
 pub fn min_time_formatted() -> String {
-    format_rfc3339_parts(MIN_TIME_MS / 1000, 0)
+    rfc3339_nano(MIN_TIME_MS / 1000, 0)
 }
 
 /// The RFC 3339 spelling of `MAX_TIME_MS`.
 pub fn max_time_formatted() -> String {
-    format_rfc3339_parts(MAX_TIME_MS.div_euclid(1000), 999_999_999)
+    rfc3339_nano(MAX_TIME_MS.div_euclid(1000), 999_999_999)
 }
 
 /// Parses a timestamp: Unix seconds with an optional fraction (rounded to
@@ -377,5 +376,31 @@ mod tests {
         assert_eq!(parse_limit("40000"), Ok(40000));
         assert!(parse_limit("-1").is_err());
         assert!(parse_limit("x").is_err());
+    }
+
+    proptest::proptest! {
+        /// What the API writes (RFC 3339 with any fraction, in UTC) parses
+        /// back to the same millisecond, as do zone offsets.
+        #[test]
+        fn rfc3339_round_trips(
+            ms in -62_135_596_800_000i64..253_402_300_800_000,
+            sub_ms in 0u32..1_000_000,
+            offset_min in -(23 * 60 + 59)..(23 * 60 + 59i64),
+        ) {
+            let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000) as u32);
+            let utc = rfc3339_nano(secs, milli * 1_000_000 + sub_ms);
+            proptest::prop_assert_eq!(parse_rfc3339(&utc), Some(ms));
+            // The same instant in another zone: shift the wall clock.
+            let local = rfc3339_nano(secs + offset_min * 60, milli * 1_000_000);
+            let sign = if offset_min < 0 { '-' } else { '+' };
+            let zoned = format!(
+                "{}{sign}{:02}:{:02}",
+                local.trim_end_matches('Z'),
+                offset_min.abs() / 60,
+                offset_min.abs() % 60
+            );
+            proptest::prop_assume!(zoned.len() >= 25);
+            proptest::prop_assert_eq!(parse_rfc3339(&zoned), Some(ms), "{}", zoned);
+        }
     }
 }

@@ -18,5 +18,7 @@ mod verbs;
 pub use duration::GoDuration;
 pub use float::{append_float, format_float, FloatFormat, GoFloat};
 pub use quote::{is_print, quote, quote_bytes, write_quoted};
-pub use time::{days_in_month, unix_days_from_date, GoTime};
+pub use time::{
+    days_in_month, rfc3339_millis, rfc3339_nano, time_string_millis, unix_days_from_date, GoTime,
+};
 pub use verbs::{format_e, format_f, format_g};

@@ -119,7 +119,7 @@ impl Value {
                 d.external_url,
                 format_g(d.value, None, false)
             ),
-            Value::Time(ms) => super::timefmt::go_time_string(*ms),
+            Value::Time(ms) => vigil_model::gofmt::time_string_millis(*ms),
         }
     }
 }

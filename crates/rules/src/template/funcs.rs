@@ -915,7 +915,7 @@ pub fn humanize_timestamp(v: f64) -> Result<String, String> {
     if v.is_nan() || v.is_infinite() {
         return Ok(format_g(v, Some(4), false));
     }
-    Ok(super::timefmt::go_time_string(float_to_millis(v)?))
+    Ok(vigil_model::gofmt::time_string_millis(float_to_millis(v)?))
 }
 
 /// Go's `net.SplitHostPort`, loosely: `host:port` or `[v6]:port`.

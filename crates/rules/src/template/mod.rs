@@ -11,7 +11,6 @@
 mod exec;
 mod funcs;
 mod parse;
-pub(crate) mod timefmt;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
