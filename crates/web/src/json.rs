@@ -147,14 +147,41 @@ impl JsonWriter {
 
     /// An array of strings.
     pub fn string_array<S: AsRef<str>>(&mut self, items: &[S]) {
+        self.array(items, |w, s| w.string(s.as_ref()));
+    }
+
+    /// `[...]` with one element per item, written by `element`.
+    pub fn array<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut element: impl FnMut(&mut Self, T),
+    ) {
         self.buf.push(b'[');
-        for (i, s) in items.iter().enumerate() {
+        for (i, item) in items.into_iter().enumerate() {
             if i > 0 {
                 self.buf.push(b',');
             }
-            self.string(s.as_ref());
+            element(self, item);
         }
         self.buf.push(b']');
+    }
+
+    /// `{...}` with one `"key":value` member per entry, the value written
+    /// by `value`.
+    pub fn object<K: AsRef<str>, T>(
+        &mut self,
+        entries: impl IntoIterator<Item = (K, T)>,
+        mut value: impl FnMut(&mut Self, T),
+    ) {
+        self.buf.push(b'{');
+        for (i, (k, v)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.key(k.as_ref());
+            value(self, v);
+        }
+        self.buf.push(b'}');
     }
 
     /// A wall-clock time the way Go marshals `time.Time` (RFC 3339 with

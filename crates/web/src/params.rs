@@ -69,6 +69,19 @@ pub fn max_time_formatted() -> String {
     rfc3339_nano(MAX_TIME_MS.div_euclid(1000), 999_999_999)
 }
 
+/// A boolean flag parameter: empty is false, otherwise what Go's
+/// `strconv.ParseBool` reads (case-insensitively here), or Go's error.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "f" => Ok(false),
+        "true" | "1" | "t" => Ok(true),
+        _ => Err(format!(
+            "strconv.ParseBool: parsing {}: invalid syntax",
+            vigil_model::gofmt::quote(s)
+        )),
+    }
+}
+
 /// Parses a timestamp: Unix seconds with an optional fraction (rounded to
 /// milliseconds) or RFC 3339. Returns milliseconds.
 pub fn parse_time(s: &str) -> Result<i64, String> {
@@ -368,6 +381,19 @@ mod tests {
         assert_eq!(p.get("missing"), "");
         let p = Params::new(Some("query=1%2B1&time=4"), None);
         assert_eq!(p.get("query"), "1+1");
+    }
+
+    #[test]
+    fn bools() {
+        assert_eq!(parse_bool(""), Ok(false));
+        assert_eq!(parse_bool("False"), Ok(false));
+        assert_eq!(parse_bool("0"), Ok(false));
+        assert_eq!(parse_bool("t"), Ok(true));
+        assert_eq!(parse_bool("TRUE"), Ok(true));
+        assert_eq!(
+            parse_bool("yes"),
+            Err("strconv.ParseBool: parsing \"yes\": invalid syntax".to_string())
+        );
     }
 
     #[test]
