@@ -412,3 +412,36 @@ pub async fn post_form(app: &axum::Router, uri: &str, form: &str) -> Reply {
     )
     .await
 }
+
+/// Serves a ready default `Web` on a real 127.0.0.1 listener, writes `raw`
+/// (HTTP/1.1 requests, the last with `Connection: close`) to one
+/// connection, shuts the server down, and returns all that was read back.
+pub async fn raw_exchange(raw: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let web = web_with(WebOptions::default());
+    web.ready_flag().set_ready();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(web.serve(listener, async {
+        let _ = rx.await;
+    }));
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    out
+}
