@@ -19,7 +19,9 @@ use vigil_model::storage::{
 };
 use vigil_model::{almost, Labels, Matcher, Sample, STALE_NAN};
 use vigil_promql::ast::{AtModifier, Expr};
-use vigil_promql::engine::{Engine, EngineOptions, QueryControl, Value};
+use vigil_promql::engine::{
+    Engine, EngineOptions, QueryControl, Value, AT_MODIFIER_UNSAFE_FUNCTIONS,
+};
 use vigil_promql::parser::{parse_duration, parse_metric_prefix, parse_with_options, ParseOptions};
 
 // ---------------------------------------------------------------- storage
@@ -586,20 +588,6 @@ fn check_sorted(m: &[vigil_promql::engine::Series]) -> Result<(), String> {
     Ok(())
 }
 
-const AT_UNSAFE: &[&str] = &[
-    "days_in_month",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "hour",
-    "minute",
-    "month",
-    "year",
-    "predict_linear",
-    "time",
-    "timestamp",
-];
-
 /// Pins selectors and subqueries (outside `@` subqueries) to `ts`, as the
 /// Go harness does; returns false when a time-dependent function is seen.
 fn pin_at(e: &mut Expr, ts: i64, in_at: bool) -> bool {
@@ -643,7 +631,7 @@ fn pin_at(e: &mut Expr, ts: i64, in_at: bool) -> bool {
             pin_at(&mut a.expr, ts, in_at) && p
         }
         Expr::Call(c) => {
-            let mut ok = in_at || !AT_UNSAFE.contains(&c.func.name);
+            let mut ok = in_at || !AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.func.name);
             for a in &mut c.args {
                 ok &= pin_at(a, ts, in_at);
             }
