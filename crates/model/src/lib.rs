@@ -11,6 +11,7 @@ pub mod almost;
 pub mod gofmt;
 pub mod labels;
 pub mod matcher;
+pub mod memstore;
 pub mod relabel;
 pub mod sample;
 pub mod storage;

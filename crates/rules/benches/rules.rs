@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use vigil_model::memstore::MemStorage;
 use vigil_model::storage::{Appendable, Appender, SeriesRef, StorageError};
 use vigil_model::{Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
 use vigil_promql::parser::ParseOptions;
 use vigil_rules::group::Group;
-use vigil_rules::memstore::MemStorage;
 use vigil_rules::rule::EvalEnv;
 use vigil_rules::rulefmt::parse_rule_file;
 use vigil_rules::template::{AlertData, ExpandEnv, Template};

@@ -6,13 +6,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use vigil_model::memstore::MemStorage;
 use vigil_model::storage::{Appendable, Querier, Queryable, StorageError};
 use vigil_model::{is_stale_nan, Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
 use vigil_promql::parser::ParseOptions;
 use vigil_rules::group::Group;
 use vigil_rules::manager::{RuleManager, RuleManagerOptions, RuleSettings};
-use vigil_rules::memstore::MemStorage;
 use vigil_rules::rule::{AlertState, EvalEnv, Health, Rule};
 use vigil_rules::rulefmt::parse_rule_file;
 

@@ -6,11 +6,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use vigil_model::memstore::MemStorage;
 use vigil_model::{Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
 use vigil_promql::parser::ParseOptions;
 use vigil_rules::group::Group;
-use vigil_rules::memstore::MemStorage;
 use vigil_rules::rule::{EvalEnv, Rule};
 use vigil_rules::rulefmt::load_rule_file;
 

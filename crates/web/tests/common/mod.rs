@@ -1,5 +1,5 @@
-//! Test scaffolding: an in-memory `Queryable` over `VecSeries` and a tiny
-//! query engine that understands number literals, `a+b` of numbers and
+//! Test scaffolding: fixture series in `vigil_model`'s in-memory store and a
+//! tiny query engine that understands number literals, `a+b` of numbers and
 //! plain vector selectors, which is all the HTTP layer needs to be driven.
 
 #![allow(dead_code)]
@@ -10,83 +10,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 
-use vigil_model::storage::{Querier, Queryable, SelectHints, Series, StorageError, VecSeries};
+use vigil_model::memstore::MemStorage;
+use vigil_model::storage::{Queryable, VecSeries};
 use vigil_model::{Labels, MatchOp, Matcher, Sample};
 use vigil_web::*;
-
-pub struct MemStorage {
-    pub series: Vec<VecSeries>,
-}
-
-struct MemQuerier {
-    series: Vec<VecSeries>,
-}
-
-impl Queryable for MemStorage {
-    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
-        let series = self
-            .series
-            .iter()
-            .filter_map(|s| {
-                let samples: Vec<Sample> = s
-                    .samples
-                    .iter()
-                    .copied()
-                    .filter(|p| p.t >= mint && p.t <= maxt)
-                    .collect();
-                (!samples.is_empty()).then(|| VecSeries {
-                    labels: s.labels.clone(),
-                    samples,
-                })
-            })
-            .collect();
-        Ok(Box::new(MemQuerier { series }))
-    }
-}
-
-impl MemQuerier {
-    fn matching<'a>(&'a self, ms: &'a [Matcher]) -> impl Iterator<Item = &'a VecSeries> + 'a {
-        self.series.iter().filter(move |s| {
-            ms.iter()
-                .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
-        })
-    }
-}
-
-impl Querier for MemQuerier {
-    fn select(
-        &self,
-        _hints: Option<&SelectHints>,
-        matchers: &[Matcher],
-    ) -> Result<Vec<Box<dyn Series>>, StorageError> {
-        let mut out: Vec<VecSeries> = self.matching(matchers).cloned().collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out
-            .into_iter()
-            .map(|s| Box::new(s) as Box<dyn Series>)
-            .collect())
-    }
-
-    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut v: Vec<String> = self
-            .matching(matchers)
-            .filter_map(|s| s.labels.get(name).map(str::to_owned))
-            .collect();
-        v.sort();
-        v.dedup();
-        Ok(v)
-    }
-
-    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut v: Vec<String> = self
-            .matching(matchers)
-            .flat_map(|s| s.labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
-            .collect();
-        v.sort();
-        v.dedup();
-        Ok(v)
-    }
-}
 
 /// A deliberately small engine: `<number>`, `<number>+<number>`,
 /// `"string"`, `fail` (execution error), `slow` (sleeps 2 s) and selectors
@@ -315,42 +242,40 @@ pub fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> VecSeries {
 pub fn fixture() -> Arc<MemStorage> {
     let pts =
         |v: f64| -> Vec<(i64, f64)> { (0..=40).map(|i| (i * 15_000, v + i as f64)).collect() };
-    Arc::new(MemStorage {
-        series: vec![
-            series(
-                &[
-                    ("__name__", "up"),
-                    ("job", "prometheus"),
-                    ("instance", "localhost:9090"),
-                ],
-                &pts(0.0),
-            ),
-            series(
-                &[
-                    ("__name__", "up"),
-                    ("job", "node"),
-                    ("instance", "localhost:9100"),
-                ],
-                &pts(100.0),
-            ),
-            series(
-                &[
-                    ("__name__", "up"),
-                    ("job", "node"),
-                    ("instance", "localhost:9101"),
-                ],
-                &[(0, f64::NAN), (15_000, f64::INFINITY)],
-            ),
-            series(
-                &[
-                    ("__name__", "http_requests_total"),
-                    ("job", "api"),
-                    ("code", "200"),
-                ],
-                &pts(0.5),
-            ),
-        ],
-    })
+    Arc::new(MemStorage::from_series(vec![
+        series(
+            &[
+                ("__name__", "up"),
+                ("job", "prometheus"),
+                ("instance", "localhost:9090"),
+            ],
+            &pts(0.0),
+        ),
+        series(
+            &[
+                ("__name__", "up"),
+                ("job", "node"),
+                ("instance", "localhost:9100"),
+            ],
+            &pts(100.0),
+        ),
+        series(
+            &[
+                ("__name__", "up"),
+                ("job", "node"),
+                ("instance", "localhost:9101"),
+            ],
+            &[(0, f64::NAN), (15_000, f64::INFINITY)],
+        ),
+        series(
+            &[
+                ("__name__", "http_requests_total"),
+                ("job", "api"),
+                ("code", "200"),
+            ],
+            &pts(0.5),
+        ),
+    ]))
 }
 
 pub fn web_with(opts: WebOptions) -> Web {
