@@ -375,13 +375,11 @@ fn run_group(
         g.metrics
             .last_duration_seconds
             .store(g.last_duration.as_secs_f64().to_bits(), Ordering::Relaxed);
-        GroupMetrics::add_f64(
+        GroupMetrics::observe(
             &g.metrics.group_duration_seconds_sum,
+            &g.metrics.group_duration_seconds_count,
             g.last_duration.as_secs_f64(),
         );
-        g.metrics
-            .group_duration_seconds_count
-            .fetch_add(1, Ordering::Relaxed);
         g.metrics
             .last_evaluation_timestamp_seconds
             .store((ts as f64 / 1000.0).to_bits(), Ordering::Relaxed);
