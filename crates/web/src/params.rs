@@ -134,62 +134,16 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         }
         return Ok(ns as i64);
     }
-    match parse_prometheus_duration(s) {
-        Some(ms) => ms.checked_mul(1_000_000).ok_or_else(|| {
+    // `model.ParseDuration` bounds the span by int64 nanoseconds.
+    vigil_promql::parser::parse_duration(s)
+        .ok()
+        .and_then(|ms| ms.checked_mul(1_000_000))
+        .ok_or_else(|| {
             format!(
                 "cannot parse {} to a valid duration",
                 vigil_model::gofmt::quote(s)
             )
-        }),
-        None => Err(format!(
-            "cannot parse {} to a valid duration",
-            vigil_model::gofmt::quote(s)
-        )),
-    }
-}
-
-/// Prometheus's duration syntax (`model.ParseDuration`): units y, w, d, h,
-/// m, s, ms, each at most once and in that order; "0" alone is zero.
-/// Returns milliseconds.
-pub fn parse_prometheus_duration(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    if s == "0" {
-        return Some(0);
-    }
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let n: i64 = s[start..i].parse().ok()?;
-        let ustart = i;
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let unit = &s[ustart..i];
-        let pos = UNITS[next_unit..].iter().position(|(u, _)| *u == unit)? + next_unit;
-        next_unit = pos + 1;
-        total = total.checked_add(n.checked_mul(UNITS[pos].1)?)?;
-    }
-    Some(total)
+        })
 }
 
 /// `parseLimitParam`: empty is 0 (no limit); negative is an error.
@@ -361,6 +315,10 @@ mod tests {
         assert!(parse_duration("1s1m").is_err());
         assert!(parse_duration("1m1m").is_err());
         assert!(parse_duration("5x").is_err());
+        // int64 nanoseconds hold a little over 106751 days.
+        assert_eq!(parse_duration("106751d"), Ok(106_751 * 86_400_000_000_000));
+        assert!(parse_duration("106752d").is_err());
+        assert!(parse_duration("1.5h").is_err());
         assert!(parse_duration("1e30")
             .unwrap_err()
             .contains("overflows int64"));

@@ -1,8 +1,7 @@
-//! Go's `time.Duration.String()`: `1h2m3.5s`, `1m0s`, `1.5ms`, `0s`.
-//!
-//! promtool prints evaluation times and block spans this way, and the API
-//! puts it in messages. Not Prometheus's `model.Duration` (`1d`, `5m`),
-//! which the PromQL parser and the configuration print.
+//! The two duration layouts Prometheus prints: Go's `time.Duration.String()`
+//! (`1h2m3.5s`, `1m0s`, `1.5ms`: evaluation times and block spans in
+//! promtool, API messages) and Prometheus's `model.Duration.String()` (`1d`,
+//! `5m`, `1h30m`: PromQL ranges and offsets, the configuration).
 
 use std::fmt;
 
@@ -69,6 +68,41 @@ impl fmt::Display for GoDuration {
     }
 }
 
+/// Prometheus's `model.Duration.String()` of a span of milliseconds: units
+/// `y`, `w`, `d`, `h`, `m`, `s`, `ms` from the largest, years and weeks
+/// only when they divide the rest exactly; `0s` for zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelDuration(pub u64);
+
+impl fmt::Display for ModelDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const DAY: u64 = 24 * 3_600_000;
+        let mut ms = self.0;
+        if ms == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, mult, exact) in [
+            ("y", 365 * DAY, true),
+            ("w", 7 * DAY, true),
+            ("d", DAY, false),
+            ("h", 3_600_000, false),
+            ("m", 60_000, false),
+            ("s", 1000, false),
+            ("ms", 1, false),
+        ] {
+            if exact && !ms.is_multiple_of(mult) {
+                continue;
+            }
+            let v = ms / mult;
+            if v > 0 {
+                write!(f, "{v}{unit}")?;
+                ms -= v * mult;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `v / div`, then the remainder as decimals without trailing zeros.
 fn write_frac(f: &mut fmt::Formatter<'_>, v: u128, div: u128) -> fmt::Result {
     write!(f, "{}", v / div)?;
@@ -122,6 +156,30 @@ mod tests {
         assert_eq!(ns(i64::MIN), "-2562047h47m16.854775808s");
     }
 
+    #[test]
+    fn model_durations_match_prometheus() {
+        const DAY: u64 = 86_400_000;
+        for (ms, s) in [
+            (0, "0s"),
+            (1, "1ms"),
+            (100, "100ms"),
+            (60_030, "1m30ms"),
+            (90_000, "1m30s"),
+            (300_000, "5m"),
+            (5_400_000, "1h30m"),
+            (3_600_001, "1h1ms"),
+            (90 * DAY, "90d"),
+            (14 * DAY, "2w"),
+            (365 * DAY, "1y"),
+            (366 * DAY, "366d"),
+            (730 * DAY, "2y"),
+            (744 * DAY, "744d"),
+            (728 * DAY, "104w"),
+        ] {
+            assert_eq!(ModelDuration(ms).to_string(), s, "{ms}");
+        }
+    }
+
     /// Reads the layout back (Go's `time.ParseDuration` units), exactly.
     fn parse_back(s: &str) -> Option<i128> {
         let (neg, mut rest) = match s.strip_prefix('-') {
@@ -158,6 +216,30 @@ mod tests {
     }
 
     proptest! {
+        /// Units come from the largest down, each once, and add up to the
+        /// span.
+        #[test]
+        fn model_duration_parts_add_up(ms in any::<u64>()) {
+            let s = ModelDuration(ms).to_string();
+            let layout = regex::Regex::new(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$").unwrap();
+            prop_assert!(!s.is_empty() && layout.is_match(&s), "{}", s);
+            let mut total: u128 = 0;
+            for part in regex::Regex::new(r"(\d+)(ms|[ywdhms])").unwrap().captures_iter(&s) {
+                let n: u128 = part[1].parse().unwrap();
+                let unit: u128 = match &part[2] {
+                    "y" => 365 * 86_400_000,
+                    "w" => 7 * 86_400_000,
+                    "d" => 86_400_000,
+                    "h" => 3_600_000,
+                    "m" => 60_000,
+                    "s" => 1000,
+                    _ => 1,
+                };
+                total += n * unit;
+            }
+            prop_assert_eq!(total, u128::from(ms));
+        }
+
         /// Every span reads back to itself, and milliseconds are the
         /// nanosecond layout of the same span.
         #[test]

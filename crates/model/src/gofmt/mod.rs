@@ -15,7 +15,7 @@ mod quote;
 mod time;
 mod verbs;
 
-pub use duration::GoDuration;
+pub use duration::{GoDuration, ModelDuration};
 pub use float::{append_float, format_float, FloatFormat, GoFloat};
 pub use quote::{is_print, quote, quote_bytes, write_quoted};
 pub use time::{
