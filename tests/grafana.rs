@@ -38,7 +38,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use api_peer::*;
-use common::*;
 use serde_json::{json, Value};
 
 const STEP: i64 = 20;
@@ -750,27 +749,12 @@ fn check_limit_truncates(base: &str, s: &Session) {
 fn grafana_datasource_sequence_matches_prometheus() {
     let t0 = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let exporter = FakeExporter::start();
-    let cfg = scrape_config(&exporter.target());
-    // Start Prometheus first: it takes longer to come up.
-    let prom = spawn_prometheus(dir.path(), &cfg);
-    let (_vigil, vbase) = start_vigil(dir.path(), &cfg, &[]);
-    if let Some((p, base)) = &prom {
-        wait_prometheus_ready(p, base);
-    }
-    let mut bases = vec![("vigil", vbase.clone())];
-    if let Some((_, base)) = &prom {
-        bases.push(("prometheus", base.clone()));
-    }
+    let peers = Peers::start(dir.path());
+    let (bases, exporter, vbase) = (&peers.bases, &peers.exporter, peers.vigil());
 
-    // Both must have scraped; then wait until the last grid point of the
-    // range has at least two samples from each, and a 5s window is full.
-    let mut latest_first = 0.0f64;
-    for (who, base) in &bases {
-        let first = eventually(Duration::from_secs(20), || first_scrape(base))
-            .unwrap_or_else(|| panic!("{who} never scraped the exporter"));
-        latest_first = latest_first.max(first);
-    }
+    // Both have scraped; now wait until the last grid point of the range
+    // has at least two samples from each, and a 5s window is full.
+    let latest_first = peers.latest_first_scrape;
     loop {
         let now = now_secs();
         let grid_end = ((now.floor() as i64).div_euclid(STEP) * STEP) as f64;
@@ -782,16 +766,16 @@ fn grafana_datasource_sequence_matches_prometheus() {
 
     let session = Session::at(now_secs());
     let mut replies = BTreeMap::new();
-    for (who, base) in &bases {
+    for (who, base) in bases {
         replies.insert(*who, replay(base, &session));
     }
     for (who, r) in &replies {
         check_grafana_fields(who, r, &session, &exporter.target());
     }
-    for (who, base) in &bases {
+    for (who, base) in bases {
         check_counters(who, base);
     }
-    check_limit_truncates(&vbase, &session);
+    check_limit_truncates(vbase, &session);
     if let Some(prom_replies) = replies.get("prometheus") {
         compare_with_prometheus(&replies["vigil"], prom_replies, &session);
     }

@@ -228,29 +228,16 @@ fn promtool_query_works_against_vigil_like_prometheus() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let exporter = FakeExporter::start();
-    let cfg = scrape_config(&exporter.target());
-    let prom = spawn_prometheus(dir.path(), &cfg);
-    let (_vigil, vbase) = start_vigil(dir.path(), &cfg, &[]);
-    let mut bases = vec![("vigil", vbase)];
-    if let Some((p, base)) = &prom {
-        wait_prometheus_ready(p, base);
-        bases.push(("prometheus", base.clone()));
-    }
+    let peers = Peers::start(dir.path());
+    let (bases, exporter) = (&peers.bases, &peers.exporter);
     // Query 4s back from a time both servers have scraped through.
-    let mut latest_first = 0.0f64;
-    for (who, base) in &bases {
-        let first = eventually(Duration::from_secs(20), || first_scrape(base))
-            .unwrap_or_else(|| panic!("{who} never scraped the exporter"));
-        latest_first = latest_first.max(first);
-    }
-    let t = (latest_first.ceil() as i64) + 4;
+    let t = (peers.latest_first_scrape.ceil() as i64) + 4;
     while now_secs() < t as f64 + 1.5 {
         std::thread::sleep(Duration::from_millis(100));
     }
 
     let mut outputs = Vec::new();
-    for (who, base) in &bases {
+    for (who, base) in bases {
         let runs = run_all(&bin, base, t);
         check_outputs(who, &runs, &exporter.target(), t);
         outputs.push(runs);
@@ -307,22 +294,9 @@ fn raw_get(base: &str, target: &str) -> (u16, String) {
 #[test]
 fn unescaped_urls_from_scripts_answer_like_prometheus() {
     let dir = tempfile::tempdir().unwrap();
-    let exporter = FakeExporter::start();
-    let cfg = scrape_config(&exporter.target());
-    let prom = spawn_prometheus(dir.path(), &cfg);
-    let (_vigil, vbase) = start_vigil(dir.path(), &cfg, &[]);
-    let mut bases = vec![("vigil", vbase)];
-    if let Some((p, base)) = &prom {
-        wait_prometheus_ready(p, base);
-        bases.push(("prometheus", base.clone()));
-    }
-    let mut latest_first = 0.0f64;
-    for (who, base) in &bases {
-        let first = eventually(Duration::from_secs(20), || first_scrape(base))
-            .unwrap_or_else(|| panic!("{who} never scraped the exporter"));
-        latest_first = latest_first.max(first);
-    }
-    let t = latest_first.ceil() as i64 + 1;
+    let peers = Peers::start(dir.path());
+    let bases = &peers.bases;
+    let t = peers.latest_first_scrape.ceil() as i64 + 1;
     while now_secs() < t as f64 + 0.5 {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -347,7 +321,7 @@ fn unescaped_urls_from_scripts_answer_like_prometheus() {
         ),
     ];
     let mut answers = Vec::new();
-    for (who, base) in &bases {
+    for (who, base) in bases {
         let mut mine = Vec::new();
         for (target, want) in &cases {
             let (status, body) = raw_get(base, target);

@@ -4,7 +4,10 @@
 
 use clap::Subcommand;
 use std::path::PathBuf;
+use vigil_promql::parser::ParseOptions;
 use vigil_rules::check::{check_rules, CheckRulesOptions};
+
+use crate::flags::Features;
 
 #[derive(Subcommand, Debug)]
 pub enum CheckCommand {
@@ -13,6 +16,9 @@ pub enum CheckCommand {
         /// Configuration files to check.
         #[arg(required = true)]
         files: Vec<String>,
+        /// Feature flags, as the server's (`promql-experimental-functions`).
+        #[arg(long = "enable-feature", value_name = "FEATURE")]
+        enable_feature: Vec<String>,
     },
     /// Check that rule files are valid (standard input when no file is given).
     Rules {
@@ -22,6 +28,9 @@ pub enum CheckCommand {
         /// Make lint errors exit with code 3.
         #[arg(long = "lint-fatal")]
         lint_fatal: bool,
+        /// Feature flags, as the server's (`promql-experimental-functions`).
+        #[arg(long = "enable-feature", value_name = "FEATURE")]
+        enable_feature: Vec<String>,
         /// Rule files to check.
         files: Vec<PathBuf>,
     },
@@ -34,22 +43,30 @@ pub enum TestCommand {
         /// Test files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Feature flags, as the server's (`promql-experimental-functions`).
+        #[arg(long = "enable-feature", value_name = "FEATURE")]
+        enable_feature: Vec<String>,
     },
 }
 
 /// Runs a check command and returns the process exit code.
 pub fn run(cmd: CheckCommand) -> i32 {
     match cmd {
-        CheckCommand::Config { files } => check_configs(&files),
+        CheckCommand::Config {
+            files,
+            enable_feature,
+        } => check_configs(&files, parse_options(&enable_feature)),
         CheckCommand::Rules {
             lint,
             lint_fatal,
             files,
+            enable_feature,
         } => check_rules(
             &files,
             &CheckRulesOptions {
                 lint_duplicates: lint == "duplicate-rules",
                 lint_fatal,
+                parse: parse_options(&enable_feature),
             },
             &mut std::io::stdout(),
             &mut std::io::stderr(),
@@ -60,16 +77,24 @@ pub fn run(cmd: CheckCommand) -> i32 {
 /// Runs a test command and returns the process exit code.
 pub fn run_test(cmd: TestCommand) -> i32 {
     match cmd {
-        TestCommand::Rules { files } => vigil_rules::unittest::test_rules(
+        TestCommand::Rules {
+            files,
+            enable_feature,
+        } => vigil_rules::unittest::test_rules(
             &files,
+            parse_options(&enable_feature),
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         ),
     }
 }
 
+fn parse_options(enable_feature: &[String]) -> ParseOptions {
+    Features::from_flag_values(enable_feature).parse_options()
+}
+
 /// Checks each config file and, like promtool, the rule files it names.
-fn check_configs(files: &[String]) -> i32 {
+fn check_configs(files: &[String], parse: ParseOptions) -> i32 {
     let mut failed = false;
     for f in files {
         match vigil_config::check_config(f) {
@@ -79,7 +104,10 @@ fn check_configs(files: &[String]) -> i32 {
                 if !summary.rule_files.is_empty() {
                     let code = check_rules(
                         &summary.rule_files,
-                        &CheckRulesOptions::default(),
+                        &CheckRulesOptions {
+                            parse,
+                            ..CheckRulesOptions::default()
+                        },
                         &mut std::io::stdout(),
                         &mut std::io::stderr(),
                     );

@@ -168,8 +168,23 @@ pub struct Features {
 impl ServerFlags {
     /// The `--enable-feature` values, split at commas as Prometheus does.
     pub fn features(&self) -> Features {
+        Features::from_flag_values(&self.enable_feature)
+    }
+}
+
+impl Features {
+    /// How PromQL is parsed with these features (the API, rules, tools).
+    pub fn parse_options(&self) -> vigil_promql::parser::ParseOptions {
+        vigil_promql::parser::ParseOptions {
+            experimental_functions: self.promql_experimental_functions,
+        }
+    }
+
+    /// `--enable-feature` values (the server's or a tool's), split at
+    /// commas as Prometheus does.
+    pub fn from_flag_values(values: &[String]) -> Features {
         let mut f = Features::default();
-        for name in self.enable_feature.iter().flat_map(|v| v.split(',')) {
+        for name in values.iter().flat_map(|v| v.split(',')) {
             match name.trim() {
                 "" => {}
                 "promql-experimental-functions" => f.promql_experimental_functions = true,

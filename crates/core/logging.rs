@@ -102,35 +102,12 @@ fn humantime_now() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    format_rfc3339_millis(now.as_millis() as i64)
-}
-
-/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn format_rfc3339_millis(ms: i64) -> String {
-    let t = vigil_model::gofmt::GoTime::from_unix(ms.div_euclid(1000));
-    let millis = ms.rem_euclid(1000);
-    let (y, m, d) = t.ymd();
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    vigil_model::gofmt::rfc3339_millis(now.as_millis() as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_formatting() {
-        assert_eq!(format_rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_rfc3339_millis(951_782_400_123),
-            "2000-02-29T00:00:00.123Z"
-        );
-        assert_eq!(format_rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
-    }
 
     #[test]
     fn logfmt_quotes_when_needed() {

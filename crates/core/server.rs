@@ -171,9 +171,7 @@ impl Settings {
             data_dir: PathBuf::from(&f.tsdb_path),
             db,
             engine,
-            parse: vigil_promql::parser::ParseOptions {
-                experimental_functions: f.features().promql_experimental_functions,
-            },
+            parse: f.features().parse_options(),
             retention_text: retention_parts.join(" or "),
         })
     }
@@ -436,6 +434,7 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
         resend_delay: settings.resend_delay,
         outage_tolerance: settings.outage_tolerance,
         for_grace_period: settings.for_grace_period,
+        parse: settings.parse,
     }));
 
     let (ctrl_tx, mut ctrl_rx) = mpsc::unbounded_channel::<Control>();

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{free_port, http, peer, wait_ok, Proc};
+use crate::common::{eventually, free_port, http, peer, start_vigil, wait_ok, Proc};
 
 /// Counter increments per second of `fake_requests_total{code="200"}`; the
 /// `code="500"` series grows at a third of it.
@@ -194,6 +194,54 @@ pub fn spawn_prometheus(dir: &Path, config: &str) -> Option<(Proc, String)> {
 
 pub fn wait_prometheus_ready(p: &Proc, base: &str) {
     wait_ok(&format!("{base}/-/ready"), Duration::from_secs(60), Some(p));
+}
+
+/// Vigil and, where it is installed, a real Prometheus, both scraping one
+/// `FakeExporter` and each having scraped it at least once: the pair the
+/// differential tests compare. Dropping it stops the servers, then the
+/// exporter.
+pub struct Peers {
+    _vigil: Proc,
+    _prometheus: Option<Proc>,
+    /// `("vigil", base URL)`, then `("prometheus", base URL)` if running.
+    pub bases: Vec<(&'static str, String)>,
+    /// The later of the servers' first scrapes, Unix seconds.
+    pub latest_first_scrape: f64,
+    pub exporter: FakeExporter,
+}
+
+impl Peers {
+    pub fn start(dir: &Path) -> Peers {
+        let exporter = FakeExporter::start();
+        let cfg = scrape_config(&exporter.target());
+        // Prometheus first: it takes longer to come up.
+        let prom = spawn_prometheus(dir, &cfg);
+        let (vigil, vbase) = start_vigil(dir, &cfg, &[]);
+        let mut bases = vec![("vigil", vbase)];
+        let prometheus = prom.map(|(p, base)| {
+            wait_prometheus_ready(&p, &base);
+            bases.push(("prometheus", base));
+            p
+        });
+        let mut latest_first_scrape = 0.0f64;
+        for (who, base) in &bases {
+            let first = eventually(Duration::from_secs(20), || first_scrape(base))
+                .unwrap_or_else(|| panic!("{who} never scraped the exporter"));
+            latest_first_scrape = latest_first_scrape.max(first);
+        }
+        Peers {
+            _vigil: vigil,
+            _prometheus: prometheus,
+            bases,
+            latest_first_scrape,
+            exporter,
+        }
+    }
+
+    /// The base URL of Vigil.
+    pub fn vigil(&self) -> &str {
+        &self.bases[0].1
+    }
 }
 
 /// One HTTP exchange as Grafana sees it.

@@ -4,7 +4,7 @@
 
 use crate::http::HttpClientConfig;
 use crate::scrape::ScrapeProtocol;
-use crate::types::{ByteSize, Duration, Secret};
+use crate::types::{ByteSize, Duration, Secret, Url};
 use crate::{Config, FileSdConfig, StaticConfig};
 use serde_yaml_ng::{Mapping, Value};
 use std::collections::BTreeMap;
@@ -149,12 +149,7 @@ pub(crate) fn to_yaml(c: &Config) -> String {
         c.remote_write
             .iter()
             .map(|r| {
-                let mut e = M::default();
-                if let Some(u) = &r.url {
-                    e.put("url", u.redacted());
-                }
-                e.dur_nz("remote_timeout", r.remote_timeout)
-                    .map_ne("headers", &r.headers);
+                let mut e = remote_endpoint(r.url.as_ref(), r.remote_timeout, &r.headers);
                 e.seq_ne("write_relabel_configs", relabels(&r.write_relabel_configs));
                 e.str_ne("name", &r.name)
                     .bool_true("send_exemplars", r.send_exemplars)
@@ -187,13 +182,8 @@ pub(crate) fn to_yaml(c: &Config) -> String {
         c.remote_read
             .iter()
             .map(|r| {
-                let mut e = M::default();
-                if let Some(u) = &r.url {
-                    e.put("url", u.redacted());
-                }
-                e.dur_nz("remote_timeout", r.remote_timeout)
-                    .map_ne("headers", &r.headers)
-                    .bool_true("read_recent", r.read_recent)
+                let mut e = remote_endpoint(r.url.as_ref(), r.remote_timeout, &r.headers);
+                e.bool_true("read_recent", r.read_recent)
                     .str_ne("name", &r.name);
                 http(&mut e, &r.http_client);
                 e.map_ne("required_matchers", &r.required_matchers)
@@ -204,6 +194,17 @@ pub(crate) fn to_yaml(c: &Config) -> String {
     );
     serde_yaml_ng::to_string(&m.done())
         .unwrap_or_else(|e| format!("# error rendering config: {e}\n"))
+}
+
+/// The members remote write and remote read configurations start with.
+fn remote_endpoint(url: Option<&Url>, timeout: Duration, headers: &BTreeMap<String, String>) -> M {
+    let mut e = M::default();
+    if let Some(u) = url {
+        e.put("url", u.redacted());
+    }
+    e.dur_nz("remote_timeout", timeout)
+        .map_ne("headers", headers);
+    e
 }
 
 fn global(c: &Config) -> Value {

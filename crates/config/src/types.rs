@@ -107,29 +107,7 @@ impl Duration {
 /// years and weeks only when they divide the rest exactly.
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ms = self.0;
-        if ms == 0 {
-            return f.write_str("0s");
-        }
-        for (unit, mult, exact) in [
-            ("y", YEAR, true),
-            ("w", WEEK, true),
-            ("d", DAY, false),
-            ("h", HOUR, false),
-            ("m", MIN, false),
-            ("s", SEC, false),
-            ("ms", MS, false),
-        ] {
-            if exact && !ms.is_multiple_of(mult) {
-                continue;
-            }
-            let v = ms / mult;
-            if v > 0 {
-                write!(f, "{v}{unit}")?;
-                ms -= v * mult;
-            }
-        }
-        Ok(())
+        fmt::Display::fmt(&vigil_model::gofmt::ModelDuration(self.0), f)
     }
 }
 

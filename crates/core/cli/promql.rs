@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use vigil_web::params::{parse_duration, parse_prometheus_duration, parse_time};
+use vigil_web::params::{parse_duration, parse_time};
 use vigil_web::{QueryEngine, QueryOptions, QueryValue};
 
 use super::chart::{self, ChartSize};
@@ -65,7 +65,7 @@ pub fn resolve_time(s: &str, now: i64) -> Result<i64, String> {
     }
     let rel = s.strip_prefix("now-").or_else(|| {
         s.strip_prefix('-')
-            .filter(|r| parse_prometheus_duration(r).is_some())
+            .filter(|r| vigil_promql::parser::parse_duration(r).is_ok())
     });
     if let Some(rel) = rel {
         let ns = parse_duration(rel)?;

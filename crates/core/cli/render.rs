@@ -3,7 +3,7 @@
 
 use vigil_model::gofmt;
 use vigil_model::Labels;
-use vigil_web::json::{format_rfc3339_parts, JsonWriter};
+use vigil_web::json::JsonWriter;
 use vigil_web::QueryValue;
 
 /// `name{a="b", c="d"}`, or `{}` for an empty set.
@@ -30,7 +30,7 @@ pub fn value_string(v: f64) -> String {
 
 /// Milliseconds as RFC 3339 (UTC, millisecond precision when non-zero).
 pub fn time_string(t: i64) -> String {
-    format_rfc3339_parts(t.div_euclid(1000), (t.rem_euclid(1000) * 1_000_000) as u32)
+    gofmt::rfc3339_nano(t.div_euclid(1000), (t.rem_euclid(1000) * 1_000_000) as u32)
 }
 
 /// An aligned two-column table (series, value) sorted by series; range

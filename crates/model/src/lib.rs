@@ -7,9 +7,11 @@
 //! Prometheus's `storage` package does) so that `promql`, `scrape` and `rules`
 //! depend on the interface, never on the TSDB's files.
 
+pub mod almost;
 pub mod gofmt;
 pub mod labels;
 pub mod matcher;
+pub mod memstore;
 pub mod relabel;
 pub mod sample;
 pub mod storage;

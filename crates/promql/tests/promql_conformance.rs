@@ -9,164 +9,100 @@
 //!
 //! Data lives in the real TSDB head (`vigil_tsdb::head::Head`, WAL off, in
 //! a temporary directory), so the scripts also exercise the storage read
-//! path; `VIGIL_PROMQL_STORAGE=mem` switches to a plain in-memory store.
+//! path; `VIGIL_PROMQL_STORAGE=mem` switches to `vigil_model`'s in-memory
+//! test store.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use vigil_model::storage::{
-    Querier, Queryable, SelectHints, Series as StorageSeries, StorageError, VecSeries,
-};
-use vigil_model::{Labels, Matcher, Sample, STALE_NAN};
+use vigil_model::memstore::MemStorage;
+use vigil_model::storage::{Appendable, Queryable};
+use vigil_model::{almost, Labels, Matcher, Sample, STALE_NAN};
 use vigil_promql::ast::{AtModifier, Expr};
-use vigil_promql::engine::{Engine, EngineOptions, QueryControl, Value};
+use vigil_promql::engine::{
+    Engine, EngineOptions, QueryControl, Value, AT_MODIFIER_UNSAFE_FUNCTIONS,
+};
 use vigil_promql::parser::{parse_duration, parse_metric_prefix, parse_with_options, ParseOptions};
 
 // ---------------------------------------------------------------- storage
 
-/// Where a script's samples are kept.
-enum Storage {
+/// Where a script's samples are kept: the real TSDB head, or with
+/// `VIGIL_PROMQL_STORAGE=mem` the in-memory test store.
+struct Storage {
+    backend: Backend,
+    /// Series that had native-histogram samples in a `load`.
+    histogram_series: BTreeSet<Labels>,
+}
+
+enum Backend {
     Mem(MemStorage),
     Head {
         head: vigil_tsdb::head::Head,
         _dir: tempfile::TempDir,
-        histogram_series: BTreeSet<Labels>,
     },
 }
 
 impl Storage {
     fn new() -> Result<Self, String> {
-        if std::env::var("VIGIL_PROMQL_STORAGE").is_ok_and(|v| v == "mem") {
-            return Ok(Storage::Mem(MemStorage::default()));
-        }
-        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-        // Prometheus's test storage uses 24 h blocks, so later loads may go
-        // back up to 12 h behind the newest sample.
-        let opts = vigil_tsdb::head::HeadOptions {
-            wal_enabled: false,
-            chunk_range: 24 * 3600 * 1000,
-            ..Default::default()
+        let backend = if std::env::var("VIGIL_PROMQL_STORAGE").is_ok_and(|v| v == "mem") {
+            Backend::Mem(MemStorage::new())
+        } else {
+            let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+            // Prometheus's test storage uses 24 h blocks, so later loads may
+            // go back up to 12 h behind the newest sample.
+            let opts = vigil_tsdb::head::HeadOptions {
+                wal_enabled: false,
+                chunk_range: 24 * 3600 * 1000,
+                ..Default::default()
+            };
+            let head = vigil_tsdb::head::Head::open(dir.path(), opts)
+                .map_err(|e| format!("opening head: {e}"))?;
+            Backend::Head { head, _dir: dir }
         };
-        let head = vigil_tsdb::head::Head::open(dir.path(), opts)
-            .map_err(|e| format!("opening head: {e}"))?;
-        Ok(Storage::Head {
-            head,
-            _dir: dir,
+        Ok(Storage {
+            backend,
             histogram_series: BTreeSet::new(),
         })
     }
 
     fn queryable(&self) -> &dyn Queryable {
-        match self {
-            Storage::Mem(m) => m,
-            Storage::Head { head, .. } => head,
+        match &self.backend {
+            Backend::Mem(m) => m,
+            Backend::Head { head, .. } => head,
+        }
+    }
+
+    fn appendable(&self) -> &dyn Appendable {
+        match &self.backend {
+            Backend::Mem(m) => m,
+            Backend::Head { head, .. } => head,
         }
     }
 
     fn histogram_series(&self) -> &BTreeSet<Labels> {
-        match self {
-            Storage::Mem(m) => &m.histogram_series,
-            Storage::Head {
-                histogram_series, ..
-            } => histogram_series,
-        }
+        &self.histogram_series
     }
 
     /// Appends one `load` block: each series' items at `i * step`.
     fn load(&mut self, series: Vec<(Labels, Vec<Item>)>, step: i64) -> Result<(), String> {
-        match self {
-            Storage::Mem(m) => {
-                for (labels, items) in series {
-                    for (i, it) in items.iter().enumerate() {
-                        match it {
-                            Item::Value(v) => m.add(labels.clone(), i as i64 * step, *v),
-                            Item::Omitted => {}
-                            Item::Histogram => {
-                                m.histogram_series.insert(labels.clone());
-                            }
-                        }
+        let mut app = self.appendable().appender();
+        for (labels, items) in series {
+            let mut sref = 0;
+            for (i, it) in items.iter().enumerate() {
+                match it {
+                    Item::Value(v) => {
+                        sref = app
+                            .append(sref, &labels, i as i64 * step, *v)
+                            .map_err(|e| format!("appending to {labels}: {e}"))?;
+                    }
+                    Item::Omitted => {}
+                    Item::Histogram => {
+                        self.histogram_series.insert(labels.clone());
                     }
                 }
-                Ok(())
-            }
-            Storage::Head {
-                head,
-                histogram_series,
-                ..
-            } => {
-                use vigil_model::storage::Appendable;
-                let mut app = head.appender();
-                for (labels, items) in series {
-                    let mut sref = 0;
-                    for (i, it) in items.iter().enumerate() {
-                        match it {
-                            Item::Value(v) => {
-                                sref = app
-                                    .append(sref, &labels, i as i64 * step, *v)
-                                    .map_err(|e| format!("appending to {labels}: {e}"))?;
-                            }
-                            Item::Omitted => {}
-                            Item::Histogram => {
-                                histogram_series.insert(labels.clone());
-                            }
-                        }
-                    }
-                }
-                app.commit().map_err(|e| format!("commit: {e}"))
             }
         }
-    }
-}
-
-/// The test storage: series by label set, samples sorted by time.
-#[derive(Default)]
-struct MemStorage {
-    series: BTreeMap<Labels, Vec<Sample>>,
-    /// Series that had native-histogram samples in a `load`.
-    histogram_series: BTreeSet<Labels>,
-}
-
-struct MemQuerier(Vec<VecSeries>);
-
-impl Queryable for MemStorage {
-    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
-        let v = self
-            .series
-            .iter()
-            .map(|(l, s)| VecSeries {
-                labels: l.clone(),
-                samples: s
-                    .iter()
-                    .filter(|p| p.t >= mint && p.t <= maxt)
-                    .copied()
-                    .collect(),
-            })
-            .filter(|s| !s.samples.is_empty())
-            .collect();
-        Ok(Box::new(MemQuerier(v)))
-    }
-}
-
-impl Querier for MemQuerier {
-    fn select(
-        &self,
-        _: Option<&SelectHints>,
-        matchers: &[Matcher],
-    ) -> Result<Vec<Box<dyn StorageSeries>>, StorageError> {
-        Ok(self
-            .0
-            .iter()
-            .filter(|s| matches_all(&s.labels, matchers))
-            .map(|s| Box::new(s.clone()) as Box<dyn StorageSeries>)
-            .collect())
-    }
-
-    fn label_values(&self, _: &str, _: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        Ok(Vec::new())
-    }
-
-    fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        Ok(Vec::new())
+        app.commit().map_err(|e| format!("commit: {e}"))
     }
 }
 
@@ -174,16 +110,6 @@ fn matches_all(l: &Labels, matchers: &[Matcher]) -> bool {
     matchers
         .iter()
         .all(|m| m.matches(l.get(&m.name).unwrap_or("")))
-}
-
-impl MemStorage {
-    fn add(&mut self, labels: Labels, t: i64, v: f64) {
-        let s = self.series.entry(labels).or_default();
-        match s.binary_search_by(|p| p.t.cmp(&t)) {
-            Ok(i) => s[i].v = v,
-            Err(i) => s.insert(i, Sample::new(t, v)),
-        }
-    }
 }
 
 // ---------------------------------------------------------------- values
@@ -470,28 +396,11 @@ fn parse_eval(l: &str, lineno: usize, body: &[String]) -> Result<EvalCmd, String
 
 // ---------------------------------------------------------------- checks
 
-fn almost_equal(a: f64, b: f64) -> bool {
-    const EPS: f64 = 1e-6;
-    let min_normal = f64::from_bits(0x0010_0000_0000_0000);
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < min_normal {
-        return diff < EPS * min_normal;
-    }
-    diff / abs_sum.min(f64::MAX) < EPS
-}
-
 /// Compares an instant-query result with the expectation.
 fn compare_instant(cmd: &EvalCmd, v: &Value) -> Result<(), String> {
     match (&cmd.expect, v) {
         (Expect::Scalar(want), Value::Scalar { v, .. }) => {
-            if almost_equal(*want, *v) {
+            if almost::equal(*want, *v, almost::TEST_EPSILON) {
                 Ok(())
             } else {
                 Err(format!("expected scalar {want} but got {v}"))
@@ -519,7 +428,7 @@ fn compare_instant(cmd: &EvalCmd, v: &Value) -> Result<(), String> {
                     Some(Item::Value(w)) => *w,
                     other => return Err(format!("bad expectation for {}: {other:?}", s.labels)),
                 };
-                if !almost_equal(want, s.v) {
+                if !almost::equal(want, s.v, almost::TEST_EPSILON) {
                     return Err(format!("expected {want} for {} but got {}", s.labels, s.v));
                 }
                 seen.insert(ei);
@@ -578,7 +487,7 @@ fn compare_range(cmd: &EvalCmd, v: &Value, start: i64, end: i64, step: i64) -> R
             ));
         }
         for (w, g) in want.iter().zip(&s.samples) {
-            if w.t != g.t || !almost_equal(w.v, g.v) {
+            if w.t != g.t || !almost::equal(w.v, g.v, almost::TEST_EPSILON) {
                 return Err(format!("expected {w:?} for {} but got {g:?}", s.labels));
             }
         }
@@ -602,20 +511,6 @@ fn check_sorted(m: &[vigil_promql::engine::Series]) -> Result<(), String> {
     }
     Ok(())
 }
-
-const AT_UNSAFE: &[&str] = &[
-    "days_in_month",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "hour",
-    "minute",
-    "month",
-    "year",
-    "predict_linear",
-    "time",
-    "timestamp",
-];
 
 /// Pins selectors and subqueries (outside `@` subqueries) to `ts`, as the
 /// Go harness does; returns false when a time-dependent function is seen.
@@ -660,7 +555,7 @@ fn pin_at(e: &mut Expr, ts: i64, in_at: bool) -> bool {
             pin_at(&mut a.expr, ts, in_at) && p
         }
         Expr::Call(c) => {
-            let mut ok = in_at || !AT_UNSAFE.contains(&c.func.name);
+            let mut ok = in_at || !AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.func.name);
             for a in &mut c.args {
                 ok &= pin_at(a, ts, in_at);
             }

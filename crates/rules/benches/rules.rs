@@ -4,11 +4,12 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use vigil_model::memstore::MemStorage;
 use vigil_model::storage::{Appendable, Appender, SeriesRef, StorageError};
 use vigil_model::{Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
+use vigil_promql::parser::ParseOptions;
 use vigil_rules::group::Group;
-use vigil_rules::memstore::MemStorage;
 use vigil_rules::rule::EvalEnv;
 use vigil_rules::rulefmt::parse_rule_file;
 use vigil_rules::template::{AlertData, ExpandEnv, Template};
@@ -84,6 +85,7 @@ fn alert_eval(c: &mut Criterion) {
     let f = parse_rule_file(
         "groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 5m\n    labels: {severity: page}\n    annotations:\n      summary: '{{ $labels.instance }} down for {{ $value }}'\n",
         Path::new("b.yml"),
+        ParseOptions::default(),
     )
     .expect("rules");
     let engine = Engine::new(EngineOptions::default());
@@ -93,6 +95,7 @@ fn alert_eval(c: &mut Criterion) {
         queryable: &store,
         external_url: "",
         external_labels: &ext,
+        parse: ParseOptions::default(),
     };
     let expr = vigil_promql::parser::parse("up == 0").expect("expr");
     c.bench_function("group/query_only_1000_series", |b| {

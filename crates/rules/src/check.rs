@@ -4,6 +4,8 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use vigil_promql::parser::ParseOptions;
+
 use crate::rulefmt::{duplicate_rules, parse_rule_file, RuleFileError};
 
 /// promtool's exit codes.
@@ -11,12 +13,14 @@ pub const EXIT_SUCCESS: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_LINT: i32 = 3;
 
-/// `--lint` and `--lint-fatal`.
+/// `--lint`, `--lint-fatal` and the PromQL the rules may use.
 #[derive(Clone, Copy, Debug)]
 pub struct CheckRulesOptions {
     /// `--lint=duplicate-rules` (the default) vs `--lint=none`.
     pub lint_duplicates: bool,
     pub lint_fatal: bool,
+    /// `--enable-feature=promql-experimental-functions`.
+    pub parse: ParseOptions,
 }
 
 impl Default for CheckRulesOptions {
@@ -24,6 +28,7 @@ impl Default for CheckRulesOptions {
         CheckRulesOptions {
             lint_duplicates: true,
             lint_fatal: false,
+            parse: ParseOptions::default(),
         }
     }
 }
@@ -45,7 +50,7 @@ pub enum FileCheck {
 
 /// Checks one rule file's text.
 pub fn check_rule_text(text: &str, path: &Path, opts: &CheckRulesOptions) -> FileCheck {
-    match parse_rule_file(text, path) {
+    match parse_rule_file(text, path, opts.parse) {
         Err(errs) => FileCheck::Invalid(errs),
         Ok(f) => {
             let rules = f.groups.iter().map(|g| g.rules.len()).sum();
@@ -204,8 +209,27 @@ mod tests {
         let none = CheckRulesOptions {
             lint_duplicates: false,
             lint_fatal: true,
+            ..Default::default()
         };
         assert_eq!(run(&[("d.yml", DUP)], none).0, 0);
+    }
+
+    #[test]
+    fn experimental_functions_follow_the_option() {
+        const SORTED: &str = "groups:\n  - name: a\n    rules:\n      - record: sorted\n        expr: sort_by_label(up, \"job\")\n";
+        let (code, _, err) = run(&[("s.yml", SORTED)], CheckRulesOptions::default());
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("function \"sort_by_label\" is not enabled"),
+            "{err}"
+        );
+        let enabled = CheckRulesOptions {
+            parse: ParseOptions::all(),
+            ..Default::default()
+        };
+        let (code, out, err) = run(&[("s.yml", SORTED)], enabled);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, "Checking s.yml\n  SUCCESS: 1 rules found\n\n");
     }
 
     #[test]

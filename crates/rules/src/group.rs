@@ -61,6 +61,12 @@ impl GroupMetrics {
             Some((f64::from_bits(b) + x).to_bits())
         });
     }
+
+    /// One observation of a summary kept as a sum (f64 bits) and a count.
+    pub fn observe(sum: &AtomicU64, count: &AtomicU64, x: f64) {
+        Self::add_f64(sum, x);
+        count.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Called with the rule's expression and the alerts to send.
@@ -268,13 +274,11 @@ impl Group {
             }
             info.eval_duration = started.elapsed();
             info.eval_timestamp = Some(wall);
-            GroupMetrics::add_f64(
+            GroupMetrics::observe(
                 &self.metrics.rule_duration_seconds_sum,
+                &self.metrics.rule_duration_seconds_count,
                 info.eval_duration.as_secs_f64(),
             );
-            self.metrics
-                .rule_duration_seconds_count
-                .fetch_add(1, Ordering::Relaxed);
         }
         self.metrics
             .last_evaluation_samples

@@ -15,7 +15,6 @@
 pub mod check;
 pub mod group;
 pub mod manager;
-pub mod memstore;
 pub mod notifier;
 pub mod rule;
 pub mod rulefmt;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use vigil_model::storage::{Appendable, Queryable};
 use vigil_model::Labels;
 use vigil_promql::engine::Engine;
+use vigil_promql::parser::ParseOptions;
 
 use crate::group::{alert_status, now_ms, Group, GroupMetrics, NotifyFn};
 use crate::rule::{AlertState, EvalEnv, Rule};
@@ -40,6 +41,9 @@ pub struct RuleManagerOptions {
     pub outage_tolerance: Duration,
     /// `--rules.alert.for-grace-period` (default 10m).
     pub for_grace_period: Duration,
+    /// The PromQL rule expressions and template queries may use
+    /// (`--enable-feature=promql-experimental-functions`).
+    pub parse: ParseOptions,
 }
 
 /// The configuration-dependent inputs of `update`.
@@ -114,7 +118,7 @@ impl RuleManager {
         let mut defs = Vec::new();
         let mut errors = Vec::new();
         for f in files {
-            match load_rule_file(f) {
+            match load_rule_file(f, self.opts.parse) {
                 Ok(rf) => defs.extend(rf.groups),
                 Err(e) => errors.extend(e),
             }
@@ -353,6 +357,7 @@ fn run_group(
             queryable: env_parts.1.as_ref(),
             external_url: &opts.external_url,
             external_labels: &external_labels,
+            parse: opts.parse,
         };
         g.metrics.iterations_total.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -370,13 +375,11 @@ fn run_group(
         g.metrics
             .last_duration_seconds
             .store(g.last_duration.as_secs_f64().to_bits(), Ordering::Relaxed);
-        GroupMetrics::add_f64(
+        GroupMetrics::observe(
             &g.metrics.group_duration_seconds_sum,
+            &g.metrics.group_duration_seconds_count,
             g.last_duration.as_secs_f64(),
         );
-        g.metrics
-            .group_duration_seconds_count
-            .fetch_add(1, Ordering::Relaxed);
         g.metrics
             .last_evaluation_timestamp_seconds
             .store((ts as f64 / 1000.0).to_bits(), Ordering::Relaxed);

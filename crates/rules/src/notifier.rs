@@ -20,7 +20,9 @@ use vigil_model::Labels;
 
 use crate::group::NotifyFn;
 use crate::rule::Alert;
-use crate::template::{table_link, timefmt::rfc3339_millis};
+use vigil_model::gofmt::rfc3339_millis;
+
+use crate::template::table_link;
 
 /// Alerts per POST, as Prometheus.
 pub const MAX_BATCH_SIZE: usize = 64;

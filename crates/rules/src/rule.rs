@@ -14,6 +14,7 @@ use vigil_model::storage::Queryable;
 use vigil_model::{Label, Labels, Matcher, METRIC_NAME};
 use vigil_promql::ast::Expr;
 use vigil_promql::engine::{Engine, QueryControl, Value};
+use vigil_promql::parser::ParseOptions;
 
 use crate::rulefmt::{RuleDef, RuleKind};
 use crate::template::{label_map, AlertData, ExpandEnv, QuerySample, Template};
@@ -34,6 +35,8 @@ pub struct EvalEnv<'a> {
     /// `--web.external-url`.
     pub external_url: &'a str,
     pub external_labels: &'a Labels,
+    /// How template `query` calls parse their expression.
+    pub parse: ParseOptions,
 }
 
 /// One output sample of a rule.
@@ -236,7 +239,8 @@ impl AlertingRule {
 
     fn expand(&self, env: &EvalEnv<'_>, t: &Template, data: &Rc<AlertData>, ts: i64) -> String {
         let qf = |q: &str| -> Result<Vec<QuerySample>, String> {
-            let expr = vigil_promql::parser::parse(q).map_err(|e| e.to_string())?;
+            let expr = vigil_promql::parser::parse_with_options(q, env.parse)
+                .map_err(|e| e.to_string())?;
             let v = query_vector(env, &expr, ts)?;
             Ok(v.into_iter()
                 .map(|s| QuerySample {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use vigil_config::Duration;
 use vigil_promql::ast::Expr;
+use vigil_promql::parser::ParseOptions;
 
 use crate::template::Template;
 use crate::yamlpos::{self, PNode, Pos};
@@ -200,8 +201,9 @@ pub fn is_valid_label_name(s: &str) -> bool {
     vigil_model::relabel::is_valid_label_name(s)
 }
 
-/// Reads and validates a rule file.
-pub fn load_rule_file(path: &Path) -> Result<RuleFile, Vec<RuleFileError>> {
+/// Reads and validates a rule file; `parse` says which PromQL the
+/// expressions may use (`--enable-feature=promql-experimental-functions`).
+pub fn load_rule_file(path: &Path, parse: ParseOptions) -> Result<RuleFile, Vec<RuleFileError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![RuleFileError {
             file: path.to_path_buf(),
@@ -210,12 +212,16 @@ pub fn load_rule_file(path: &Path) -> Result<RuleFile, Vec<RuleFileError>> {
             message: e.to_string(),
         }]
     })?;
-    parse_rule_file(&text, path)
+    parse_rule_file(&text, path, parse)
 }
 
 /// Parses and validates `text`; `path` names the file in errors and in
 /// the groups' `file`.
-pub fn parse_rule_file(text: &str, path: &Path) -> Result<RuleFile, Vec<RuleFileError>> {
+pub fn parse_rule_file(
+    text: &str,
+    path: &Path,
+    parse: ParseOptions,
+) -> Result<RuleFile, Vec<RuleFileError>> {
     let err = |pos: Option<Pos>, message: String| RuleFileError {
         file: path.to_path_buf(),
         pos: pos.map(|p| (p.line, p.col)),
@@ -312,7 +318,7 @@ pub fn parse_rule_file(text: &str, path: &Path) -> Result<RuleFile, Vec<RuleFile
         let mut rules = Vec::new();
         for (ri, r) in g.rules.unwrap_or_default().into_iter().enumerate() {
             let rnode = rnodes.and_then(|n| n.item(ri));
-            match validate_rule(r, rnode) {
+            match validate_rule(r, rnode, parse) {
                 Ok(rule) => rules.push(rule),
                 Err(errs) => {
                     for e in errs {
@@ -364,7 +370,11 @@ struct RuleErr {
     message: String,
 }
 
-fn validate_rule(r: RawRule, node: Option<&PNode>) -> Result<RuleDef, Vec<RuleErr>> {
+fn validate_rule(
+    r: RawRule,
+    node: Option<&PNode>,
+    parse: ParseOptions,
+) -> Result<RuleDef, Vec<RuleErr>> {
     let record = r.record.unwrap_or_default();
     let alert = r.alert.unwrap_or_default();
     let expr = r.expr.unwrap_or_default();
@@ -416,7 +426,7 @@ fn validate_rule(r: RawRule, node: Option<&PNode>) -> Result<RuleDef, Vec<RuleEr
             "field 'expr' must be set in rule".into(),
         );
     } else {
-        match vigil_promql::parser::parse(&expr) {
+        match vigil_promql::parser::parse_with_options(&expr, parse) {
             Ok(e) => ast = Some(e),
             Err(e) => push(
                 val_pos("expr"),
@@ -531,7 +541,7 @@ mod tests {
     use super::*;
 
     fn errs(text: &str) -> Vec<String> {
-        match parse_rule_file(text, Path::new("r.yml")) {
+        match parse_rule_file(text, Path::new("r.yml"), ParseOptions::default()) {
             Ok(_) => vec![],
             Err(es) => es.iter().map(|e| e.to_string()).collect(),
         }
@@ -542,6 +552,7 @@ mod tests {
         let f = parse_rule_file(
             "groups:\n  - name: a\n    interval: 30s\n    limit: 5\n    query_offset: 1m\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n        labels: {team: x}\n      - alert: Down\n        expr: up == 0\n        for: 5m\n        keep_firing_for: 1m\n        labels:\n          severity: 1\n        annotations:\n          summary: \"{{ $labels.instance }} down\"\n",
             Path::new("r.yml"),
+            ParseOptions::default(),
         )
         .unwrap();
         let g = &f.groups[0];
@@ -560,7 +571,7 @@ mod tests {
     #[test]
     fn empty_files_have_no_groups() {
         for t in ["", "# only a comment\n", "groups:\n", "groups: []\n"] {
-            let f = parse_rule_file(t, Path::new("e.yml")).unwrap();
+            let f = parse_rule_file(t, Path::new("e.yml"), ParseOptions::default()).unwrap();
             assert!(f.groups.is_empty(), "{t:?}");
         }
     }
@@ -640,10 +651,22 @@ mod tests {
     }
 
     #[test]
+    fn experimental_functions_need_the_option() {
+        let t = "groups:\n  - name: a\n    rules:\n      - record: sorted\n        expr: sort_by_label(up, \"job\")\n";
+        assert_eq!(
+            errs(t),
+            vec!["r.yml: 5:15: group \"a\", rule 1, \"sorted\": could not parse expression: 1:1: parse error: function \"sort_by_label\" is not enabled"]
+        );
+        let f = parse_rule_file(t, Path::new("r.yml"), ParseOptions::all()).unwrap();
+        assert_eq!(f.groups[0].rules[0].expr, "sort_by_label(up, \"job\")");
+    }
+
+    #[test]
     fn duplicates() {
         let f = parse_rule_file(
             "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up\n        labels: {a: b}\n      - record: x\n        expr: up + 1\n        labels: {a: b}\n      - alert: A\n        expr: up\n      - alert: A\n        expr: up\n      - record: y\n        expr: up\n",
             Path::new("d.yml"),
+            ParseOptions::default(),
         )
         .unwrap();
         let d = duplicate_rules(&f.groups);
@@ -662,7 +685,7 @@ mod props {
         /// Any input yields rules or errors that name the file; no panics.
         #[test]
         fn arbitrary_yaml_never_panics(s in "(groups:|- name: |rules:|record: |alert: |expr: |for: |labels:|  |\n|[a-z0-9{}$.]){0,40}") {
-            match parse_rule_file(&s, Path::new("p.yml")) {
+            match parse_rule_file(&s, Path::new("p.yml"), ParseOptions::default()) {
                 Ok(_) => {}
                 Err(es) => {
                     prop_assert!(!es.is_empty());

@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use vigil_config::Duration;
-use vigil_model::gofmt::quote as go_quote;
-use vigil_model::{Labels, Sample, STALE_NAN};
+use vigil_model::gofmt::{quote as go_quote, GoDuration};
+use vigil_model::{almost, Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
+use vigil_promql::parser::{parse_series_desc, ParseOptions, SequenceValue};
 
 use vigil_model::storage::Appendable;
 use vigil_tsdb::head::{Head, HeadOptions};
@@ -107,12 +108,19 @@ struct ExpSample {
 }
 
 /// Runs the unit-test files, printing what promtool prints; returns the
-/// exit code (0 all passed, 1 any failure).
-pub fn test_rules(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+/// exit code (0 all passed, 1 any failure). `parse` applies to the rule
+/// files and to the tested expressions alike, as promtool's
+/// `--enable-feature=promql-experimental-functions` does.
+pub fn test_rules(
+    files: &[PathBuf],
+    parse: ParseOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
     let mut failed = false;
     for f in files {
         let _ = writeln!(out, "Unit Testing:  {}", f.display());
-        match run_test_file(f, err) {
+        match run_test_file(f, parse, err) {
             Ok(()) => {
                 let _ = writeln!(out, "  SUCCESS");
             }
@@ -135,7 +143,11 @@ pub fn test_rules(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -
 }
 
 /// Runs one unit-test file; `Err` holds the failure messages.
-pub fn run_test_file(path: &Path, warn: &mut dyn Write) -> Result<(), Vec<String>> {
+pub fn run_test_file(
+    path: &Path,
+    parse: ParseOptions,
+    warn: &mut dyn Write,
+) -> Result<(), Vec<String>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
     unknown_fields(&text)?;
@@ -169,7 +181,14 @@ pub fn run_test_file(path: &Path, warn: &mut dyn Write) -> Result<(), Vec<String
     }
     let mut errs = Vec::new();
     for tg in utf.tests {
-        if let Err(e) = run_group_test(tg, eval_interval, &order, &rule_files, utf.fuzzy_compare) {
+        if let Err(e) = run_group_test(
+            tg,
+            eval_interval,
+            &order,
+            &rule_files,
+            utf.fuzzy_compare,
+            parse,
+        ) {
             errs.extend(e);
         }
     }
@@ -269,96 +288,6 @@ fn unknown_fields(text: &str) -> Result<(), Vec<String>> {
     )])
 }
 
-/// One value of the expanding notation: a number, `stale`, or omitted.
-fn parse_series_values(s: &str) -> Result<Vec<Option<f64>>, String> {
-    let mut out = Vec::new();
-    for tok in s.split_whitespace() {
-        if let Some(rest) = tok.strip_prefix('_') {
-            if rest.is_empty() {
-                out.push(None);
-                continue;
-            }
-            let n = rest
-                .strip_prefix('x')
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| format!("invalid value {tok:?}"))?;
-            out.extend((0..n).map(|_| None));
-            continue;
-        }
-        let (a, rest) = scan_number(tok).ok_or_else(|| format!("invalid value {tok:?}"))?;
-        if rest.is_empty() {
-            out.push(Some(a));
-            continue;
-        }
-        let (step, rest) = if rest.starts_with('+') || rest.starts_with('-') {
-            let (b, r) = scan_number(rest).ok_or_else(|| format!("invalid value {tok:?}"))?;
-            (Some(b), r)
-        } else {
-            (None, rest)
-        };
-        let n = rest
-            .strip_prefix('x')
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or_else(|| format!("invalid value {tok:?}"))?;
-        match step {
-            None => out.extend((0..=n).map(|_| Some(a))),
-            Some(b) => {
-                let mut v = a;
-                out.push(Some(v));
-                for _ in 0..n {
-                    v += b;
-                    out.push(Some(v));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A number at the start of `s` (with sign, exponent, `Inf`, `NaN`,
-/// `stale`) and the rest.
-fn scan_number(s: &str) -> Option<(f64, &str)> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        i += 1;
-    }
-    let neg = s.starts_with('-');
-    for (word, v) in [
-        ("Inf", f64::INFINITY),
-        ("inf", f64::INFINITY),
-        ("NaN", f64::NAN),
-        ("stale", STALE_NAN),
-    ] {
-        if s[i..].starts_with(word) {
-            let v = if neg { -v } else { v };
-            return Some((v, &s[i + word.len()..]));
-        }
-    }
-    let start_digits = i;
-    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
-        i += 1;
-    }
-    if i == start_digits {
-        return None;
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        let mut j = i + 1;
-        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
-            j += 1;
-        }
-        let ds = j;
-        while j < b.len() && b[j].is_ascii_digit() {
-            j += 1;
-        }
-        if j > ds {
-            i = j;
-        }
-    }
-    let v: f64 = s[..i].parse().ok()?;
-    Some((v, &s[i..]))
-}
-
 /// strconv.FormatFloat(v, 'E', -1, 64).
 fn format_float_e(v: f64) -> String {
     vigil_model::gofmt::format_float(v, vigil_model::gofmt::FloatFormat::E).replace('e', "E")
@@ -413,6 +342,7 @@ fn run_group_test(
     order: &BTreeMap<String, usize>,
     rule_files: &[PathBuf],
     fuzzy: bool,
+    parse: ParseOptions,
 ) -> Result<(), Vec<String>> {
     let interval = tg
         .interval
@@ -422,13 +352,17 @@ fn run_group_test(
     // Input samples, to be revealed up to each evaluation time.
     let mut input: Vec<(Labels, Vec<Sample>)> = Vec::new();
     for s in &tg.input_series {
-        let labels = vigil_promql::parser::parse_metric(s.series.trim())
-            .map_err(|e| vec![format!("{e}")])?;
-        let vals = parse_series_values(&s.values).map_err(|e| vec![e])?;
+        // promtool loads each input series as one `series values` line of a
+        // `load` command, so errors carry positions in that line.
+        let desc = format!("{} {}", s.series, s.values);
+        let (labels, vals) = parse_series_desc(desc.trim()).map_err(|e| vec![e.to_string()])?;
         let samples = vals
             .into_iter()
             .enumerate()
-            .filter_map(|(i, v)| v.map(|v| Sample::new(i as i64 * step, v)))
+            .filter_map(|(i, v)| match v {
+                SequenceValue::Value(v) => Some(Sample::new(i as i64 * step, v)),
+                SequenceValue::Omitted => None,
+            })
             .collect();
         input.push((labels, samples));
     }
@@ -446,7 +380,7 @@ fn run_group_test(
     let mut defs = Vec::new();
     let mut load_errs = Vec::new();
     for f in rule_files {
-        match load_rule_file(f) {
+        match load_rule_file(f, parse) {
             Ok(rf) => defs.extend(rf.groups),
             Err(es) => load_errs.extend(es.into_iter().map(|e| e.to_string())),
         }
@@ -471,6 +405,7 @@ fn run_group_test(
         queryable: &store,
         external_url: &tg.external_url,
         external_labels: &external_labels,
+        parse,
     };
     let test_name = if tg.name.is_empty() {
         String::new()
@@ -531,7 +466,7 @@ fn run_group_test(
                     eval_errs.push(format!(
                         "    rule: {}, time: {}, err: {e}",
                         r.name(),
-                        go_duration(ts)
+                        GoDuration::from_millis(ts)
                     ));
                 }
             }
@@ -598,7 +533,7 @@ fn run_group_test(
     }
     'cases: for tc in &tg.promql_expr_test {
         let t = tc.eval_time.as_millis() as i64;
-        let res = vigil_promql::parser::parse(&tc.expr)
+        let res = vigil_promql::parser::parse_with_options(&tc.expr, parse)
             .map_err(|e| e.to_string())
             .and_then(|e| query_vector(&env, &e, t));
         let got = match res {
@@ -631,10 +566,10 @@ fn run_group_test(
         got.sort_by(|a, b| a.0.cmp(&b.0));
         exp.sort_by(|a, b| a.0.cmp(&b.0));
         let same = got.len() == exp.len()
-            && got
-                .iter()
-                .zip(&exp)
-                .all(|(g, e)| g.0 == e.0 && (g.1 == e.1 || (fuzzy && almost_equal(g.1, e.1))));
+            && got.iter().zip(&exp).all(|(g, e)| {
+                g.0 == e.0
+                    && (g.1 == e.1 || (fuzzy && almost::equal(g.1, e.1, almost::TEST_EPSILON)))
+            });
         if !same {
             errs.push(format!(
                 "    expr: {}, time: {},\n        exp: {}\n        got: {}",
@@ -652,90 +587,53 @@ fn run_group_test(
     }
 }
 
-/// Prometheus's `almost.Equal` with its test epsilon (1e-6, relative).
-fn almost_equal(a: f64, b: f64) -> bool {
-    const EPSILON: f64 = 1e-6;
-    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < MIN_NORMAL {
-        return diff < EPSILON * MIN_NORMAL;
-    }
-    diff / abs_sum.min(f64::MAX) < EPSILON
-}
-
-/// Go's `time.Duration.String()` for whole milliseconds.
-fn go_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let neg = ms < 0;
-    let ms = ms.unsigned_abs();
-    let h = ms / 3_600_000;
-    let m = (ms / 60_000) % 60;
-    let s = (ms % 60_000) as f64 / 1000.0;
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if h > 0 || m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if ms < 1000 {
-        return format!("{}{}ms", if neg { "-" } else { "" }, ms);
-    }
-    out.push_str(&format!("{}s", crate::template::format_g(s, None, false)));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn vals(s: &str) -> Vec<Option<f64>> {
-        parse_series_values(s).unwrap()
+    #[test]
+    fn experimental_functions_follow_the_option() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r.yml"),
+            "groups:\n  - name: g\n    rules:\n      - record: sorted\n        expr: sort_by_label(up, \"job\")\n",
+        )
+        .unwrap();
+        let test = dir.path().join("t.yml");
+        std::fs::write(
+            &test,
+            "rule_files: [r.yml]\ntests:\n  - input_series:\n      - series: 'up{job=\"a\"}'\n        values: '1'\n    promql_expr_test:\n      - expr: sorted\n        eval_time: 0s\n        exp_samples:\n          - labels: 'sorted{job=\"a\"}'\n            value: 1\n",
+        )
+        .unwrap();
+        let errs = run_test_file(&test, ParseOptions::default(), &mut Vec::new()).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].contains("function \"sort_by_label\" is not enabled"),
+            "{errs:?}"
+        );
+        run_test_file(&test, ParseOptions::all(), &mut Vec::new()).unwrap();
     }
 
+    /// promtool parses `series values` as one line of a `load` command:
+    /// positions count from the start of the series (promtool 2.42 prints
+    /// `1:17:` and `1:12:` for these two).
     #[test]
-    fn expanding_notation() {
-        assert_eq!(
-            vals("-2+4x3"),
-            vec![Some(-2.0), Some(2.0), Some(6.0), Some(10.0)]
-        );
-        assert_eq!(
-            vals("1-2x4"),
-            vec![Some(1.0), Some(-1.0), Some(-3.0), Some(-5.0), Some(-7.0)]
-        );
-        assert_eq!(vals("1x4"), vec![Some(1.0); 5]);
-        let v = vals("1 _x3 stale");
-        assert_eq!(v.len(), 5);
-        assert_eq!(&v[..4], &[Some(1.0), None, None, None]);
-        assert!(vigil_model::is_stale_nan(v[4].unwrap()));
-        assert_eq!(
-            vals("_ 1e3 0x2"),
-            vec![None, Some(1000.0), Some(0.0), Some(0.0), Some(0.0)]
-        );
-        assert_eq!(vals("1e+2+1x1"), vec![Some(100.0), Some(101.0)]);
-        assert!(vals("Inf -Inf NaN")[2].unwrap().is_nan());
-        assert!(parse_series_values("abc").is_err());
-        assert!(parse_series_values("1+1y3").is_err());
-    }
-
-    #[test]
-    fn fuzzy_equality() {
-        assert!(almost_equal(1.0, 1.0 + 1e-9));
-        assert!(!almost_equal(1.0, 1.001));
-        assert!(almost_equal(f64::NAN, f64::NAN));
-        assert!(!almost_equal(0.0, 1e-9));
+    fn input_series_errors_have_load_line_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |series: &str, values: &str| {
+            let test = dir.path().join("t.yml");
+            std::fs::write(
+                &test,
+                format!("tests:\n  - input_series:\n      - series: '{series}'\n        values: '{values}'\n"),
+            )
+            .unwrap();
+            run_test_file(&test, ParseOptions::default(), &mut Vec::new())
+        };
+        let e = run(r#"up{job="b"}"#, "1 2 abc").unwrap_err();
+        assert!(e[0].starts_with("1:17: parse error: "), "{e:?}");
+        let e = run(r#"up{job="a""#, "1").unwrap_err();
+        assert!(e[0].starts_with("1:12: parse error: "), "{e:?}");
+        run(r#" up{job="a"} "#, "0+1x3 _x2 stale").unwrap();
     }
 
     #[test]
@@ -743,32 +641,5 @@ mod tests {
         assert_eq!(format_float_e(1.0), "1E+00");
         assert_eq!(format_float_e(15.5), "1.55E+01");
         assert_eq!(format_float_e(0.001), "1E-03");
-        assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(300_000), "5m0s");
-        assert_eq!(go_duration(3_690_000), "1h1m30s");
-        assert_eq!(go_duration(1_500), "1.5s");
-    }
-}
-
-#[cfg(test)]
-mod props {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// `a+bxN` yields N+1 values, `_xN` N gaps, and parsing never panics.
-        #[test]
-        fn expansion_counts(a in -1000i32..1000, b in -100i32..100, n in 0u64..50) {
-            let v = parse_series_values(&format!("{a}{b:+}x{n}")).unwrap();
-            prop_assert_eq!(v.len() as u64, n + 1);
-            prop_assert_eq!(v.last().copied().flatten(), Some(a as f64 + n as f64 * b as f64));
-            let gaps = parse_series_values(&format!("_x{n}")).unwrap();
-            prop_assert_eq!(gaps.len() as u64, n);
-        }
-
-        #[test]
-        fn never_panics(s in "[0-9x+\\-_. a-zA-Z]{0,40}") {
-            let _ = parse_series_values(&s);
-        }
     }
 }

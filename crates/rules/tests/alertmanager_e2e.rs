@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use vigil_model::memstore::MemStorage;
 use vigil_model::storage::{Appendable, Queryable};
 use vigil_model::{Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
+use vigil_promql::parser::ParseOptions;
 use vigil_rules::manager::{RuleManager, RuleManagerOptions, RuleSettings};
-use vigil_rules::memstore::MemStorage;
 use vigil_rules::notifier::Notifier;
 
 const AM_BIN: &str = "prometheus-alertmanager";
@@ -199,6 +200,7 @@ fn manager(
         resend_delay: resend,
         outage_tolerance: Duration::from_secs(3600),
         for_grace_period: grace,
+        parse: ParseOptions::default(),
     })
 }
 

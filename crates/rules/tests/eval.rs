@@ -6,19 +6,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use vigil_model::memstore::MemStorage;
 use vigil_model::storage::{Appendable, Querier, Queryable, StorageError};
 use vigil_model::{is_stale_nan, Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
+use vigil_promql::parser::ParseOptions;
 use vigil_rules::group::Group;
 use vigil_rules::manager::{RuleManager, RuleManagerOptions, RuleSettings};
-use vigil_rules::memstore::MemStorage;
 use vigil_rules::rule::{AlertState, EvalEnv, Health, Rule};
 use vigil_rules::rulefmt::parse_rule_file;
 
 const MIN: i64 = 60_000;
 
 fn group(yaml: &str, should_restore: bool) -> Group {
-    let f = parse_rule_file(yaml, Path::new("t.yml")).expect("valid rules");
+    let f =
+        parse_rule_file(yaml, Path::new("t.yml"), ParseOptions::default()).expect("valid rules");
     Group::new(&f.groups[0], MIN, 0, should_restore)
 }
 
@@ -47,6 +49,7 @@ impl Ctx {
             queryable: &self.store,
             external_url: "http://vigil:9090",
             external_labels: &self.ext,
+            parse: ParseOptions::default(),
         };
         g.eval(&env, &self.store, ts, MIN, None);
     }
@@ -57,6 +60,7 @@ impl Ctx {
             queryable: &self.store,
             external_url: "",
             external_labels: &self.ext,
+            parse: ParseOptions::default(),
         };
         g.restore_for_state(&env, now, tolerance, grace);
     }
@@ -489,6 +493,7 @@ fn manager(q: Arc<dyn Queryable>, store: MemStorage) -> RuleManager {
         resend_delay: Duration::from_secs(60),
         outage_tolerance: Duration::from_secs(3600),
         for_grace_period: Duration::from_secs(600),
+        parse: ParseOptions::default(),
     })
 }
 

@@ -6,10 +6,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use vigil_model::memstore::MemStorage;
 use vigil_model::{Labels, Sample};
 use vigil_promql::engine::{Engine, EngineOptions};
+use vigil_promql::parser::ParseOptions;
 use vigil_rules::group::Group;
-use vigil_rules::memstore::MemStorage;
 use vigil_rules::rule::{EvalEnv, Rule};
 use vigil_rules::rulefmt::load_rule_file;
 
@@ -85,7 +86,7 @@ fn rendered_annotations_match_promtool() {
     std::fs::write(&rules_path, &rules).expect("write");
 
     // Render with Vigil.
-    let rf = load_rule_file(&rules_path).expect("rules load");
+    let rf = load_rule_file(&rules_path, ParseOptions::default()).expect("rules load");
     let mut g = Group::new(&rf.groups[0], 60_000, 0, false);
     let store = MemStorage::new();
     for (inst, v) in VALUES {
@@ -106,6 +107,7 @@ fn rendered_annotations_match_promtool() {
         queryable: &store,
         external_url: "",
         external_labels: &ext,
+        parse: ParseOptions::default(),
     };
     g.eval(&env, &store, 0, 60_000, None);
     g.eval(&env, &store, 60_000, 60_000, None);

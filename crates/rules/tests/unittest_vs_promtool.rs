@@ -5,13 +5,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unittest");
+use vigil_promql::parser::ParseOptions;
+
+fn file_name(p: &Path) -> &str {
+    p.file_name().and_then(|n| n.to_str()).unwrap_or("")
+}
+
+/// The `pass_*` and `fail_*` test files of a fixture directory, sorted.
+fn named_fixtures(dir: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("fixture dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let n = file_name(p);
             n.starts_with("pass_") || n.starts_with("fail_")
         })
         .collect();
@@ -19,9 +26,27 @@ fn fixtures() -> Vec<PathBuf> {
     v
 }
 
+fn fixtures() -> Vec<PathBuf> {
+    named_fixtures("tests/fixtures/unittest")
+}
+
+/// Each file passes or fails as its name says.
+fn outcomes_match_names(files: &[PathBuf]) {
+    for f in files {
+        let (ok, output) = ours(f);
+        let name = file_name(f);
+        assert_eq!(ok, name.starts_with("pass_"), "{name}:\n{output}");
+    }
+}
+
 fn ours_split(p: &Path) -> (bool, String, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = vigil_rules::unittest::test_rules(&[p.to_path_buf()], &mut out, &mut err);
+    let code = vigil_rules::unittest::test_rules(
+        &[p.to_path_buf()],
+        ParseOptions::default(),
+        &mut out,
+        &mut err,
+    );
     (
         code == 0,
         String::from_utf8_lossy(&out).into_owned(),
@@ -38,15 +63,7 @@ fn ours(p: &Path) -> (bool, String) {
 fn fixtures_pass_and_fail_as_named() {
     let files = fixtures();
     assert!(files.len() >= 8);
-    for f in files {
-        let name = f
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
-        let (ok, output) = ours(&f);
-        assert_eq!(ok, name.starts_with("pass_"), "{name}:\n{output}");
-    }
+    outcomes_match_names(&files);
 }
 
 #[test]
@@ -105,20 +122,7 @@ fn print_outputs() {
 /// `fuzzy_compare`): checked by name only.
 #[test]
 fn newer_format_fixtures() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/unittest_253");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("fixture dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    files.sort();
+    let files = named_fixtures("tests/fixtures/unittest_253");
     assert!(files.len() >= 2);
-    for f in files {
-        let name = f
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
-        let (ok, output) = ours(&f);
-        assert_eq!(ok, name.starts_with("pass_"), "{name}:\n{output}");
-    }
+    outcomes_match_names(&files);
 }

@@ -19,24 +19,29 @@ enum Item {
     Sample(String, Vec<(String, String)>, u64, Option<i64>),
 }
 
+/// An entry as an `Item`; comments are not compared.
+fn item(e: Entry<'_>) -> Option<Item> {
+    Some(match e {
+        Entry::Help { name, text } => Item::Help(name.into(), text.decode().into_owned()),
+        Entry::Type { name, kind } => Item::Type(name.into(), kind),
+        Entry::Unit { name, unit } => Item::Unit(name.into(), unit.into()),
+        Entry::Comment(_) => return None,
+        Entry::Series(s) => Item::Sample(
+            s.name.into(),
+            s.labels()
+                .map(|(n, v)| (n.to_string(), v.decode().into_owned()))
+                .collect(),
+            s.value.to_bits(),
+            s.timestamp,
+        ),
+    })
+}
+
 fn parse(body: &[u8], format: Format) -> Result<Vec<Item>, String> {
     let mut p = Parser::new(body, format);
     let mut out = Vec::new();
     while let Some(e) = p.next_entry().map_err(|e| e.to_string())? {
-        out.push(match e {
-            Entry::Help { name, text } => Item::Help(name.into(), text.decode().into_owned()),
-            Entry::Type { name, kind } => Item::Type(name.into(), kind),
-            Entry::Unit { name, unit } => Item::Unit(name.into(), unit.into()),
-            Entry::Comment(_) => continue,
-            Entry::Series(s) => Item::Sample(
-                s.name.into(),
-                s.labels()
-                    .map(|(n, v)| (n.to_string(), v.decode().into_owned()))
-                    .collect(),
-                s.value.to_bits(),
-                s.timestamp,
-            ),
-        });
+        out.extend(item(e));
     }
     Ok(out)
 }
@@ -45,20 +50,7 @@ fn stream(body: &[u8], format: Format, cap: usize) -> Result<Vec<Item>, String> 
     let mut p = StreamParser::with_capacity(body, format, cap);
     let mut out = Vec::new();
     while let Some(e) = p.next_entry().map_err(|e| e.to_string())? {
-        out.push(match e {
-            Entry::Help { name, text } => Item::Help(name.into(), text.decode().into_owned()),
-            Entry::Type { name, kind } => Item::Type(name.into(), kind),
-            Entry::Unit { name, unit } => Item::Unit(name.into(), unit.into()),
-            Entry::Comment(_) => continue,
-            Entry::Series(s) => Item::Sample(
-                s.name.into(),
-                s.labels()
-                    .map(|(n, v)| (n.to_string(), v.decode().into_owned()))
-                    .collect(),
-                s.value.to_bits(),
-                s.timestamp,
-            ),
-        });
+        out.extend(item(e));
     }
     Ok(out)
 }

@@ -1,6 +1,9 @@
 //! XOR chunk encode/decode throughput on realistic data: 120-sample chunks
 //! at a 15 s interval with small jitter, a mix of counters and gauges.
 
+mod common;
+
+use common::thread_cpu_secs;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use vigil_tsdb::chunkenc::{ChunkIter, Encoding, XorChunk};
@@ -136,14 +139,6 @@ fn bench(c: &mut Criterion) {
         "xor encode: {:.1} M samples per CPU-second",
         (rounds * CHUNKS * PER_CHUNK) as f64 / cpu / 1e6
     );
-}
-
-fn thread_cpu_secs() -> f64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we pass.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 criterion_group!(benches, bench);

@@ -2,6 +2,9 @@
 //! per commit (a scrape), refs cached as scrape loops do; and the same
 //! without refs (label lookup per sample, as remote write does).
 
+mod common;
+
+use common::thread_cpu_secs;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use vigil_model::storage::Appender;
 use vigil_model::Labels;
@@ -104,14 +107,6 @@ fn bench(c: &mut Criterion) {
             .load(std::sync::atomic::Ordering::Relaxed),
         head.heap_bytes() / head.num_series().max(1) as usize
     );
-}
-
-fn thread_cpu_secs() -> f64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we pass.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 criterion_group!(benches, bench);

@@ -8,7 +8,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use vigil_model::gofmt::{append_float, FloatFormat, GoTime};
+use vigil_model::gofmt::{append_float, FloatFormat};
 use vigil_model::Labels;
 
 /// Appends JSON tokens to a `Vec<u8>`. The caller is responsible for
@@ -147,14 +147,41 @@ impl JsonWriter {
 
     /// An array of strings.
     pub fn string_array<S: AsRef<str>>(&mut self, items: &[S]) {
+        self.array(items, |w, s| w.string(s.as_ref()));
+    }
+
+    /// `[...]` with one element per item, written by `element`.
+    pub fn array<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut element: impl FnMut(&mut Self, T),
+    ) {
         self.buf.push(b'[');
-        for (i, s) in items.iter().enumerate() {
+        for (i, item) in items.into_iter().enumerate() {
             if i > 0 {
                 self.buf.push(b',');
             }
-            self.string(s.as_ref());
+            element(self, item);
         }
         self.buf.push(b']');
+    }
+
+    /// `{...}` with one `"key":value` member per entry, the value written
+    /// by `value`.
+    pub fn object<K: AsRef<str>, T>(
+        &mut self,
+        entries: impl IntoIterator<Item = (K, T)>,
+        mut value: impl FnMut(&mut Self, T),
+    ) {
+        self.buf.push(b'{');
+        for (i, (k, v)) in entries.into_iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.key(k.as_ref());
+            value(self, v);
+        }
+        self.buf.push(b'}');
     }
 
     /// A wall-clock time the way Go marshals `time.Time` (RFC 3339 with
@@ -207,29 +234,7 @@ pub fn format_rfc3339(t: Option<SystemTime>) -> String {
             }
         },
     };
-    format_rfc3339_parts(secs, nanos)
-}
-
-/// RFC 3339 from Unix seconds and nanoseconds, UTC.
-pub fn format_rfc3339_parts(secs: i64, nanos: u32) -> String {
-    let t = GoTime::from_unix(secs);
-    let (y, m, d) = t.ymd();
-    let mut s = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        y,
-        m,
-        d,
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    if nanos > 0 {
-        let frac = format!("{:09}", nanos);
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
+    vigil_model::gofmt::rfc3339_nano(secs, nanos)
 }
 
 #[cfg(test)]
@@ -295,12 +300,17 @@ mod tests {
 
     #[test]
     fn rfc3339_round_values() {
+        use std::time::Duration;
+        let at = |d: Duration| Some(UNIX_EPOCH + d);
         assert_eq!(format_rfc3339(None), "0001-01-01T00:00:00Z");
-        assert_eq!(format_rfc3339_parts(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(at(Duration::ZERO)), "1970-01-01T00:00:00Z");
         assert_eq!(
-            format_rfc3339_parts(1_700_000_000, 123_000_000),
+            format_rfc3339(at(Duration::new(1_700_000_000, 123_000_000))),
             "2023-11-14T22:13:20.123Z"
         );
-        assert_eq!(format_rfc3339_parts(-1, 0), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            format_rfc3339(Some(UNIX_EPOCH - Duration::new(0, 500_000_000))),
+            "1969-12-31T23:59:59.5Z"
+        );
     }
 }

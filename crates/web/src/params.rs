@@ -3,8 +3,7 @@
 //!
 //! Error texts are Prometheus's, since clients (and users) see them verbatim.
 
-use crate::json::format_rfc3339_parts;
-use vigil_model::gofmt::{days_in_month, unix_days_from_date};
+use vigil_model::gofmt::{days_in_month, rfc3339_nano, unix_days_from_date};
 
 /// Form values of one request, body values first (Go's `r.Form` order, so
 /// `FormValue` prefers the body like Prometheus does).
@@ -62,12 +61,25 @@ pub const MAX_TIME_MS: i64 = (i64::MAX / 1000 - 62_135_596_801) * 1000 + 999;
 /// The RFC 3339 spelling of `MIN_TIME_MS`, which Prometheus's Go client
 /// sends and which has a year outside 0000-9999.
 pub fn min_time_formatted() -> String {
-    format_rfc3339_parts(MIN_TIME_MS / 1000, 0)
+    rfc3339_nano(MIN_TIME_MS / 1000, 0)
 }
 
 /// The RFC 3339 spelling of `MAX_TIME_MS`.
 pub fn max_time_formatted() -> String {
-    format_rfc3339_parts(MAX_TIME_MS.div_euclid(1000), 999_999_999)
+    rfc3339_nano(MAX_TIME_MS.div_euclid(1000), 999_999_999)
+}
+
+/// A boolean flag parameter: empty is false, otherwise what Go's
+/// `strconv.ParseBool` reads (case-insensitively here), or Go's error.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "f" => Ok(false),
+        "true" | "1" | "t" => Ok(true),
+        _ => Err(format!(
+            "strconv.ParseBool: parsing {}: invalid syntax",
+            vigil_model::gofmt::quote(s)
+        )),
+    }
 }
 
 /// Parses a timestamp: Unix seconds with an optional fraction (rounded to
@@ -122,62 +134,16 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         }
         return Ok(ns as i64);
     }
-    match parse_prometheus_duration(s) {
-        Some(ms) => ms.checked_mul(1_000_000).ok_or_else(|| {
+    // `model.ParseDuration` bounds the span by int64 nanoseconds.
+    vigil_promql::parser::parse_duration(s)
+        .ok()
+        .and_then(|ms| ms.checked_mul(1_000_000))
+        .ok_or_else(|| {
             format!(
                 "cannot parse {} to a valid duration",
                 vigil_model::gofmt::quote(s)
             )
-        }),
-        None => Err(format!(
-            "cannot parse {} to a valid duration",
-            vigil_model::gofmt::quote(s)
-        )),
-    }
-}
-
-/// Prometheus's duration syntax (`model.ParseDuration`): units y, w, d, h,
-/// m, s, ms, each at most once and in that order; "0" alone is zero.
-/// Returns milliseconds.
-pub fn parse_prometheus_duration(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    if s == "0" {
-        return Some(0);
-    }
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    while i < b.len() {
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let n: i64 = s[start..i].parse().ok()?;
-        let ustart = i;
-        while i < b.len() && b[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let unit = &s[ustart..i];
-        let pos = UNITS[next_unit..].iter().position(|(u, _)| *u == unit)? + next_unit;
-        next_unit = pos + 1;
-        total = total.checked_add(n.checked_mul(UNITS[pos].1)?)?;
-    }
-    Some(total)
+        })
 }
 
 /// `parseLimitParam`: empty is 0 (no limit); negative is an error.
@@ -287,58 +253,6 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(secs * 1000 + millis)
 }
 
-/// Formats nanoseconds the way Go's `time.Duration.String` does (`1m0s`,
-/// `1.5s`, `500ms`), used in messages and the CLI.
-pub fn go_duration_string(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".to_string();
-    }
-    let neg = ns < 0;
-    let u = ns.unsigned_abs();
-    let mut out = String::new();
-    if u < 1_000_000_000 {
-        // Sub-second: pick the largest unit that keeps a leading digit.
-        let (unit, div) = if u < 1_000 {
-            ("ns", 1u64)
-        } else if u < 1_000_000 {
-            ("µs", 1_000)
-        } else {
-            ("ms", 1_000_000)
-        };
-        out.push_str(&frac_string(u, div));
-        out.push_str(unit);
-    } else {
-        let total_secs = u / 1_000_000_000;
-        let h = total_secs / 3600;
-        let m = total_secs / 60 % 60;
-        let s_ns = u % 60_000_000_000;
-        if h > 0 {
-            out.push_str(&format!("{}h", h));
-        }
-        if h > 0 || m > 0 {
-            out.push_str(&format!("{}m", m));
-        }
-        out.push_str(&frac_string(s_ns, 1_000_000_000));
-        out.push('s');
-    }
-    if neg {
-        format!("-{}", out)
-    } else {
-        out
-    }
-}
-
-fn frac_string(v: u64, div: u64) -> String {
-    let int = v / div;
-    let frac = v % div;
-    if frac == 0 {
-        return int.to_string();
-    }
-    let width = div.to_string().len() - 1;
-    let f = format!("{:0width$}", frac, width = width);
-    format!("{}.{}", int, f.trim_end_matches('0'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,6 +315,10 @@ mod tests {
         assert!(parse_duration("1s1m").is_err());
         assert!(parse_duration("1m1m").is_err());
         assert!(parse_duration("5x").is_err());
+        // int64 nanoseconds hold a little over 106751 days.
+        assert_eq!(parse_duration("106751d"), Ok(106_751 * 86_400_000_000_000));
+        assert!(parse_duration("106752d").is_err());
+        assert!(parse_duration("1.5h").is_err());
         assert!(parse_duration("1e30")
             .unwrap_err()
             .contains("overflows int64"));
@@ -424,6 +342,19 @@ mod tests {
     }
 
     #[test]
+    fn bools() {
+        assert_eq!(parse_bool(""), Ok(false));
+        assert_eq!(parse_bool("False"), Ok(false));
+        assert_eq!(parse_bool("0"), Ok(false));
+        assert_eq!(parse_bool("t"), Ok(true));
+        assert_eq!(parse_bool("TRUE"), Ok(true));
+        assert_eq!(
+            parse_bool("yes"),
+            Err("strconv.ParseBool: parsing \"yes\": invalid syntax".to_string())
+        );
+    }
+
+    #[test]
     fn limits() {
         assert_eq!(parse_limit(""), Ok(0));
         assert_eq!(parse_limit("40000"), Ok(40000));
@@ -431,12 +362,29 @@ mod tests {
         assert!(parse_limit("x").is_err());
     }
 
-    #[test]
-    fn go_durations() {
-        assert_eq!(go_duration_string(60_000_000_000), "1m0s");
-        assert_eq!(go_duration_string(1_500_000_000), "1.5s");
-        assert_eq!(go_duration_string(500_000_000), "500ms");
-        assert_eq!(go_duration_string(3_723_000_000_000), "1h2m3s");
-        assert_eq!(go_duration_string(0), "0s");
+    proptest::proptest! {
+        /// What the API writes (RFC 3339 with any fraction, in UTC) parses
+        /// back to the same millisecond, as do zone offsets.
+        #[test]
+        fn rfc3339_round_trips(
+            ms in -62_135_596_800_000i64..253_402_300_800_000,
+            sub_ms in 0u32..1_000_000,
+            offset_min in -(23 * 60 + 59)..(23 * 60 + 59i64),
+        ) {
+            let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000) as u32);
+            let utc = rfc3339_nano(secs, milli * 1_000_000 + sub_ms);
+            proptest::prop_assert_eq!(parse_rfc3339(&utc), Some(ms));
+            // The same instant in another zone: shift the wall clock.
+            let local = rfc3339_nano(secs + offset_min * 60, milli * 1_000_000);
+            let sign = if offset_min < 0 { '-' } else { '+' };
+            let zoned = format!(
+                "{}{sign}{:02}:{:02}",
+                local.trim_end_matches('Z'),
+                offset_min.abs() / 60,
+                offset_min.abs() % 60
+            );
+            proptest::prop_assume!(zoned.len() >= 25);
+            proptest::prop_assert_eq!(parse_rfc3339(&zoned), Some(ms), "{}", zoned);
+        }
     }
 }

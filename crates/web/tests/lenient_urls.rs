@@ -4,40 +4,18 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::time::Duration;
-
 use common::*;
-use vigil_web::*;
 
 #[tokio::test]
 async fn unescaped_quotes_in_urls_are_accepted() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let web = web_with(WebOptions::default());
-    web.ready_flag().set_ready();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(web.serve(listener, async {
-        let _ = rx.await;
-    }));
-    let out = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let form = "query=up%7Bjob%3D%22node%22%7D&time=\"600\"";
-        write!(
-            s,
-            "POST /api/v1/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}\
-             GET /api/v1/query?query=up{{job=\"node\"}}&time=600 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            form.len(),
-            form
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    })
-    .await
-    .unwrap();
+    let form = "query=up%7Bjob%3D%22node%22%7D&time=\"600\"";
+    let out = raw_exchange(format!(
+        "POST /api/v1/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}\
+         GET /api/v1/query?query=up{{job=\"node\"}}&time=600 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        form.len(),
+        form
+    ))
+    .await;
     let replies: Vec<&str> = out.split("HTTP/1.1 ").skip(1).collect();
     assert_eq!(replies.len(), 2, "{out}");
     // The body's quotes reach the handler untouched (an invalid time).
@@ -54,10 +32,4 @@ async fn unescaped_quotes_in_urls_are_accepted() {
         "{}",
         replies[1]
     );
-    tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
 }

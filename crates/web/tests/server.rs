@@ -524,40 +524,16 @@ async fn rules_alerts_alertmanagers() {
 
 #[tokio::test]
 async fn serves_on_a_real_listener_and_shuts_down() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let web = web_with(WebOptions::default());
-    web.ready_flag().set_ready();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(web.serve(listener, async {
-        let _ = rx.await;
-    }));
-    let body = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        let form = "query=1%2B1&time=4";
-        write!(
-            s,
-            "POST /api/v1/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-            form.len(),
-            form
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    })
-    .await
-    .unwrap();
+    let form = "query=1%2B1&time=4";
+    let body = raw_exchange(format!(
+        "POST /api/v1/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        form.len(),
+        form
+    ))
+    .await;
     assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
     assert!(
         body.ends_with(r#"{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}"#),
         "{body}"
     );
-    tx.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
 }

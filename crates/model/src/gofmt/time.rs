@@ -4,6 +4,10 @@
 //! the year -292277022399 and lets the arithmetic wrap, so
 //! `time.Unix(math.MinInt64, 0)` is in December of the year 292277026596.
 //! PromQL's date functions show those values (`month(vector(NaN))` is 12).
+//!
+//! Also the layouts Prometheus prints times in: RFC 3339 (the API's
+//! `time.Time` JSON, Alertmanager's API, logs) and `time.Time.String()`
+//! (templates).
 
 const SECONDS_PER_MINUTE: u64 = 60;
 const SECONDS_PER_HOUR: u64 = 60 * SECONDS_PER_MINUTE;
@@ -218,6 +222,55 @@ pub fn unix_days_from_date(year: i64, month: u32, day: u32) -> i64 {
         .div_euclid(SECONDS_PER_DAY as i64)
 }
 
+/// `YYYY-MM-DD<sep>hh:mm:ss` of Unix seconds, UTC.
+fn date_time(secs: i64, sep: char) -> String {
+    let t = GoTime::from_unix(secs);
+    let (y, m, d) = t.ymd();
+    format!(
+        "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{:02}",
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// `.` and `frac` as `width` digits without trailing zeros; nothing for 0.
+fn push_trimmed_fraction(s: &mut String, frac: u32, width: usize) {
+    if frac > 0 {
+        let digits = format!("{frac:0width$}");
+        s.push('.');
+        s.push_str(digits.trim_end_matches('0'));
+    }
+}
+
+/// `t.UTC().Format(time.RFC3339Nano)`: `2006-01-02T15:04:05.999999999Z`,
+/// the fraction without trailing zeros and omitted when zero (the API's
+/// `time.Time` JSON).
+pub fn rfc3339_nano(secs: i64, nanos: u32) -> String {
+    let mut s = date_time(secs, 'T');
+    push_trimmed_fraction(&mut s, nanos, 9);
+    s.push('Z');
+    s
+}
+
+/// `2006-01-02T15:04:05.000Z` of Unix milliseconds: always three fraction
+/// digits, as Alertmanager's API types and Prometheus's logs print times.
+pub fn rfc3339_millis(ms: i64) -> String {
+    let mut s = date_time(ms.div_euclid(1000), 'T');
+    s.push_str(&format!(".{:03}Z", ms.rem_euclid(1000)));
+    s
+}
+
+/// `t.UTC().String()` of Unix milliseconds:
+/// `2015-06-23 13:19:44.128 +0000 UTC`, the fraction without trailing
+/// zeros and omitted when zero (what templates print for a time).
+pub fn time_string_millis(ms: i64) -> String {
+    let mut s = date_time(ms.div_euclid(1000), ' ');
+    push_trimmed_fraction(&mut s, ms.rem_euclid(1000) as u32, 3);
+    s.push_str(" +0000 UTC");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +330,32 @@ mod tests {
         assert_eq!(days_in_month(2023, 13), 0);
     }
 
+    #[test]
+    fn layouts() {
+        assert_eq!(rfc3339_nano(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_nano(1_700_000_000, 123_000_000),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(rfc3339_nano(1, 1), "1970-01-01T00:00:01.000000001Z");
+        assert_eq!(rfc3339_nano(-1, 0), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(1_435_065_584_128),
+            "2015-06-23T13:19:44.128Z"
+        );
+        assert_eq!(rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(time_string_millis(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(
+            time_string_millis(1_435_065_584_128),
+            "2015-06-23 13:19:44.128 +0000 UTC"
+        );
+        assert_eq!(time_string_millis(1_500), "1970-01-01 00:00:01.5 +0000 UTC");
+        assert_eq!(time_string_millis(-1), "1969-12-31 23:59:59.999 +0000 UTC");
+    }
+
     /// Howard Hinnant's `civil_from_days`, an independent algorithm, as
     /// the oracle for every date an ordinary calendar holds.
     fn hinnant(z: i64) -> (i64, u32, u32) {
@@ -311,6 +390,22 @@ mod tests {
                 (t.hour() as i64, t.minute() as i64, t.second() as i64),
                 (sod / 3600, sod / 60 % 60, sod % 60)
             );
+        }
+
+        /// The three layouts agree on the date, the time and the fraction
+        /// (years 1 to 9999, where the date has its fixed width).
+        #[test]
+        fn layouts_agree(ms in -62_135_596_800_000i64..253_402_300_800_000) {
+            let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+            let fixed = rfc3339_millis(ms);
+            let nano = rfc3339_nano(secs, milli as u32 * 1_000_000);
+            let plain = time_string_millis(ms);
+            prop_assert_eq!(&fixed[..19], &nano[..19]);
+            prop_assert_eq!(fixed[..19].replacen('T', " ", 1), &plain[..19]);
+            let trimmed = format!(".{milli:03}").trim_end_matches(['0']).trim_end_matches('.').to_string();
+            prop_assert_eq!(&fixed[19..], format!(".{milli:03}Z"));
+            prop_assert_eq!(&nano[19..], format!("{trimmed}Z"));
+            prop_assert_eq!(&plain[19..], format!("{trimmed} +0000 UTC"));
         }
 
         /// Any i64 gives a date without panicking (the arithmetic wraps).

@@ -113,8 +113,9 @@ pub struct Evaluator<'q> {
 }
 
 /// Functions whose value depends on the evaluation time even when all their
-/// arguments are step-invariant (Prometheus's `AtModifierUnsafeFunctions`).
-const AT_UNSAFE: &[&str] = &[
+/// arguments are step-invariant (Prometheus's `AtModifierUnsafeFunctions`;
+/// its test harness also reads it to know which queries it may pin with `@`).
+pub const AT_MODIFIER_UNSAFE_FUNCTIONS: &[&str] = &[
     "days_in_month",
     "day_of_month",
     "day_of_week",
@@ -138,7 +139,10 @@ pub fn step_invariant(e: &Expr) -> bool {
         Expr::Unary(u) => step_invariant(&u.expr),
         Expr::Aggregate(a) => step_invariant(&a.expr),
         Expr::Binary(b) => step_invariant(&b.lhs) && step_invariant(&b.rhs),
-        Expr::Call(c) => !AT_UNSAFE.contains(&c.func.name) && c.args.iter().all(step_invariant),
+        Expr::Call(c) => {
+            !AT_MODIFIER_UNSAFE_FUNCTIONS.contains(&c.func.name)
+                && c.args.iter().all(step_invariant)
+        }
     }
 }
 

@@ -80,19 +80,6 @@ fn coalesce(buckets: &mut Vec<(f64, f64)>) {
     buckets.truncate(i + 1);
 }
 
-fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
-    let min_normal = f64::from_bits(0x0010_0000_0000_0000);
-    if a == b {
-        return true;
-    }
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < min_normal {
-        return diff < epsilon * min_normal;
-    }
-    diff / abs_sum.min(f64::MAX) < epsilon
-}
-
 fn ensure_monotonic(buckets: &mut [(f64, f64)]) -> bool {
     let mut forced = false;
     let mut prev = buckets[0].1;
@@ -101,7 +88,7 @@ fn ensure_monotonic(buckets: &mut [(f64, f64)]) -> bool {
         if curr == prev {
             continue;
         }
-        if almost_equal(prev, curr, SMALL_DELTA_TOLERANCE) {
+        if vigil_model::almost::equal(prev, curr, SMALL_DELTA_TOLERANCE) {
             b.1 = prev;
             continue;
         }

@@ -29,6 +29,7 @@ use vigil_model::{Labels, Sample};
 
 use crate::ast::{Expr, ValueType};
 
+pub use eval::AT_MODIFIER_UNSAFE_FUNCTIONS;
 pub use gate::{GatePermit, QueryGate};
 
 /// Stack of the thread a query is evaluated on (address space only; pages

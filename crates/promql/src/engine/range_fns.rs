@@ -8,6 +8,7 @@
 //! point (`sum_over_time`'s Kahan sum, `rate`'s reset corrections) add in
 //! exactly Prometheus's order.
 
+use vigil_model::gofmt::format_f;
 use vigil_model::Sample;
 
 use super::gomath::{kahan_sum_inc, kahan_sum_inc_unguarded};
@@ -399,12 +400,14 @@ pub fn linear_regression(win: &[Sample], intercept_time: i64) -> (f64, f64) {
 fn holt_winters(win: &[Sample], sf: f64, tf: f64) -> Result<Option<f64>, EvalError> {
     if sf <= 0.0 || sf >= 1.0 {
         return Err(EvalError::exec(format!(
-            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {}",
+            format_f(sf, 6)
         )));
     }
     if tf <= 0.0 || tf >= 1.0 {
         return Err(EvalError::exec(format!(
-            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+            "invalid trend factor. Expected: 0 < tf < 1, got: {}",
+            format_f(tf, 6)
         )));
     }
     if win.len() < 2 {

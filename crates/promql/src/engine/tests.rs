@@ -2,59 +2,9 @@
 
 use super::*;
 use crate::ast::*;
-use vigil_model::storage::{
-    Querier, Queryable, SelectHints, Series as StorageSeries, StorageError, VecSeries,
-};
+use vigil_model::memstore::MemStorage;
+use vigil_model::storage::VecSeries;
 use vigil_model::{Matcher, STALE_NAN};
-
-struct Mem(Vec<VecSeries>);
-
-struct MemQuerier(Vec<VecSeries>);
-
-impl Queryable for Mem {
-    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
-        let mut v: Vec<VecSeries> = self
-            .0
-            .iter()
-            .map(|s| VecSeries {
-                labels: s.labels.clone(),
-                samples: s
-                    .samples
-                    .iter()
-                    .filter(|p| p.t >= mint && p.t <= maxt)
-                    .copied()
-                    .collect(),
-            })
-            .filter(|s| !s.samples.is_empty())
-            .collect();
-        v.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(Box::new(MemQuerier(v)))
-    }
-}
-
-impl Querier for MemQuerier {
-    fn select(
-        &self,
-        _: Option<&SelectHints>,
-        m: &[Matcher],
-    ) -> Result<Vec<Box<dyn StorageSeries>>, StorageError> {
-        Ok(self
-            .0
-            .iter()
-            .filter(|s| {
-                m.iter()
-                    .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
-            })
-            .map(|s| Box::new(s.clone()) as Box<dyn StorageSeries>)
-            .collect())
-    }
-    fn label_values(&self, _: &str, _: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        Ok(vec![])
-    }
-    fn label_names(&self, _: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        Ok(vec![])
-    }
-}
 
 fn series(labels: &[(&str, &str)], step_ms: i64, vals: &[f64]) -> VecSeries {
     VecSeries {
@@ -150,7 +100,7 @@ fn engine() -> Engine {
     })
 }
 
-fn instant(db: &Mem, e: &Expr, t: i64) -> Result<Vec<(String, f64)>, EvalError> {
+fn instant(db: &MemStorage, e: &Expr, t: i64) -> Result<Vec<(String, f64)>, EvalError> {
     let r = engine().instant_query(db, e, t, &QueryControl::new())?;
     match r.value {
         Value::Vector(v) => {
@@ -166,8 +116,8 @@ fn instant(db: &Mem, e: &Expr, t: i64) -> Result<Vec<(String, f64)>, EvalError> 
 
 const M: i64 = 60_000;
 
-fn http_db() -> Mem {
-    Mem(vec![
+fn http_db() -> MemStorage {
+    MemStorage::from_series(vec![
         series(
             &[("__name__", "http"), ("job", "a"), ("i", "0")],
             5 * M,
@@ -188,7 +138,7 @@ fn http_db() -> Mem {
 
 #[test]
 fn selector_lookback_and_staleness() {
-    let db = Mem(vec![series(
+    let db = MemStorage::from_series(vec![series(
         &[("__name__", "m")],
         10_000,
         &[0.0, 1.0, STALE_NAN, 2.0],
@@ -221,7 +171,7 @@ fn sum_by_and_rate() {
 #[test]
 fn increase_extrapolates_to_zero() {
     // 1+10x10 at 5m: increase over 100m is 101 (zero cut-off at -30s).
-    let db = Mem(vec![series(
+    let db = MemStorage::from_series(vec![series(
         &[("__name__", "c")],
         5 * M,
         &(0..=10).map(|i| 1.0 + 10.0 * i as f64).collect::<Vec<_>>(),
@@ -286,7 +236,7 @@ fn range_query_matches_instant_queries() {
 
 #[test]
 fn max_samples_is_enforced() {
-    let db = Mem(vec![series(&[("__name__", "m")], 1000, &vec![1.0; 5000])]);
+    let db = MemStorage::from_series(vec![series(&[("__name__", "m")], 1000, &vec![1.0; 5000])]);
     let eng = Engine::new(EngineOptions {
         max_samples: 100,
         ..Default::default()
@@ -319,7 +269,7 @@ fn cancellation_stops_the_query() {
 
 #[test]
 fn duplicate_labelset_after_dropping_name() {
-    let db = Mem(vec![
+    let db = MemStorage::from_series(vec![
         series(&[("__name__", "a"), ("x", "1")], M, &[1.0]),
         series(&[("__name__", "b"), ("x", "1")], M, &[2.0]),
     ]);
@@ -357,7 +307,7 @@ fn topk_orders_like_prometheus() {
 
 #[test]
 fn scalar_and_literals() {
-    let db = Mem(vec![]);
+    let db = MemStorage::from_series(vec![]);
     let e = bin(
         BinaryOp::Mod,
         Expr::NumberLiteral(1.0),
@@ -379,7 +329,7 @@ fn scalar_and_literals() {
 #[test]
 fn subquery_alignment() {
     // metric1 0+1x1000 at 10s; sum_over_time(metric1[30s:10s]) at 1000s = 394.
-    let db = Mem(vec![series(
+    let db = MemStorage::from_series(vec![series(
         &[("__name__", "metric1")],
         10_000,
         &(0..=1000).map(|i| i as f64).collect::<Vec<_>>(),
@@ -397,7 +347,7 @@ fn subquery_alignment() {
 
 #[test]
 fn max_samples_counts_windows_not_whole_ranges() {
-    let db = Mem(vec![series(&[("__name__", "m")], 1000, &vec![1.0; 5000])]);
+    let db = MemStorage::from_series(vec![series(&[("__name__", "m")], 1000, &vec![1.0; 5000])]);
     let eng = Engine::new(EngineOptions {
         max_samples: 100,
         ..Default::default()
@@ -484,7 +434,7 @@ mod range_vs_instant {
                 labels: Labels::from_pairs(&[("__name__", "m"), ("s", l)]),
                 samples: d.iter().map(|(t, v)| Sample::new(*t, *v)).collect(),
             };
-            let db = Mem(vec![mk("a", &a), mk("b", &b)]);
+            let db = MemStorage::from_series(vec![mk("a", &a), mk("b", &b)]);
             let mut sel = sel("m", &[]);
             sel.offset = offset_s * 1000;
             let arg = match kind {
@@ -557,7 +507,7 @@ fn deep_expressions_do_not_overflow_small_stacks() {
     let q = format!("{}m", "m + ".repeat(1000));
     let e = crate::parser::parse(&q).unwrap();
     let deep_scalar = crate::parser::parse(&format!("{}1", "-".repeat(250))).unwrap();
-    let db = Mem(vec![series(&[("__name__", "m")], M, &[1.0])]);
+    let db = MemStorage::from_series(vec![series(&[("__name__", "m")], M, &[1.0])]);
     let h = std::thread::Builder::new()
         .stack_size(1 << 20)
         .spawn(move || {

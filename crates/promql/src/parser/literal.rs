@@ -5,22 +5,7 @@
 //! `model.ParseDuration`; queries, errors and `format_query` output must
 //! match byte for byte, so the rules live here in one place.
 
-use vigil_model::gofmt::quote;
-
-/// Go's `fmt.Sprintf("%f", v)` (used in the `@` bounds error).
-pub(crate) fn go_float_f6(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v:.6}")
-    }
-}
+use vigil_model::gofmt::{quote, ModelDuration};
 
 /// Parses a number token as Prometheus does: `strconv.ParseInt(s, 0, 64)`
 /// (so `0x1f` is hex and `0755` octal), falling back to
@@ -210,33 +195,7 @@ pub fn parse_duration(s: &str) -> Result<i64, DurationError> {
 /// weeks only when exact, then `d`, `h`, `m`, `s`, `ms`; `0s` for zero.
 /// Negative durations print as the empty string, as in Prometheus.
 pub fn format_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let Ok(mut rem) = u64::try_from(ms) else {
-        return out;
-    };
-    for (unit, mult, exact) in [
-        ("y", MS_PER_YEAR, true),
-        ("w", MS_PER_WEEK, true),
-        ("d", MS_PER_DAY, false),
-        ("h", MS_PER_HOUR, false),
-        ("m", MS_PER_MINUTE, false),
-        ("s", MS_PER_SECOND, false),
-        ("ms", 1, false),
-    ] {
-        if exact && rem % mult != 0 {
-            continue;
-        }
-        let v = rem / mult;
-        if v > 0 {
-            out.push_str(&v.to_string());
-            out.push_str(unit);
-            rem -= v * mult;
-        }
-    }
-    out
+    u64::try_from(ms).map_or_else(|_| String::new(), |ms| ModelDuration(ms).to_string())
 }
 
 #[cfg(test)]

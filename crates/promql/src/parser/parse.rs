@@ -917,7 +917,7 @@ impl<'a> Parser<'a> {
                         node.end,
                         format!(
                             "timestamp out of bounds for @ modifier: {}",
-                            literal::go_float_f6(v)
+                            vigil_model::gofmt::format_f(v, 6)
                         ),
                     );
                 }

@@ -175,6 +175,21 @@ mod tests {
             ]
         );
         assert_eq!(vals("m 1.5e1+0.5x1"), vec![Value(15.0), Value(15.5)]);
+        assert_eq!(vals("m 1e+2+1x1"), vec![Value(100.0), Value(101.0)]);
+        assert_eq!(
+            vals("m 1-2x4"),
+            vec![
+                Value(1.0),
+                Value(-1.0),
+                Value(-3.0),
+                Value(-5.0),
+                Value(-7.0)
+            ]
+        );
+        assert_eq!(
+            vals("m _ 1e3 0x2"),
+            vec![Omitted, Value(1000.0), Value(0.0), Value(0.0), Value(0.0)]
+        );
         let v = vals("m NaN stale");
         assert!(matches!(v[0], Value(x) if x.is_nan()));
         assert!(matches!(v[1], Value(x) if vigil_model::is_stale_nan(x)));
@@ -191,7 +206,35 @@ mod tests {
         assert!(parse_series_desc("m 3+3x4-4").is_err());
         assert_eq!(vals("m 0x10"), vec![Value(0.0); 11]);
         assert!(parse_series_desc("m stalex3").is_err());
+        assert!(parse_series_desc("m abc").is_err());
+        assert!(parse_series_desc("m 1+1y3").is_err());
         let e = parse_series_desc("m 1 {{schema:0 sum:1}}").unwrap_err();
         assert!(e.message.contains("native histogram"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `a+bxN` yields N+1 values, `_xN` N gaps.
+        #[test]
+        fn expansion_counts(a in -1000i32..1000, b in -100i32..100, n in 0u64..50) {
+            let (_, v) = parse_series_desc(&format!("m {a}{b:+}x{n}")).unwrap();
+            prop_assert_eq!(v.len() as u64, n + 1);
+            prop_assert_eq!(v.last().copied(), Some(SequenceValue::Value(a as f64 + n as f64 * b as f64)));
+            let (_, gaps) = parse_series_desc(&format!("m _x{n}")).unwrap();
+            prop_assert_eq!(gaps, vec![SequenceValue::Omitted; n as usize]);
+        }
+
+        /// Errors point inside the input; nothing panics.
+        #[test]
+        fn never_panics(s in "[0-9x+\\-_. a-zA-Z{}\"=]{0,40}") {
+            if let Err(e) = parse_series_desc(&s) {
+                prop_assert!(e.start <= s.len() && e.end <= s.len());
+            }
+        }
     }
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::funcs::call;
-use super::gofmt::format_g;
 use super::parse::{Arg, Branch, Cmd, Node, Pipe};
 use super::{ExpandEnv, TemplateError};
+use vigil_model::gofmt::format_g;
 
 /// One sample of a `query` result, as templates see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,7 +119,7 @@ impl Value {
                 d.external_url,
                 format_g(d.value, None, false)
             ),
-            Value::Time(ms) => super::timefmt::go_time_string(*ms),
+            Value::Time(ms) => vigil_model::gofmt::time_string_millis(*ms),
         }
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::exec::{Exec, QuerySample, Value};
-use super::gofmt::{format_e, format_f, format_g};
 use super::TemplateError;
+use vigil_model::gofmt::{format_e, format_f, format_g};
 
 const FUNCTIONS: &[&str] = &[
     // Go's text/template builtins.
@@ -915,7 +915,7 @@ pub fn humanize_timestamp(v: f64) -> Result<String, String> {
     if v.is_nan() || v.is_infinite() {
         return Ok(format_g(v, Some(4), false));
     }
-    Ok(super::timefmt::go_time_string(float_to_millis(v)?))
+    Ok(vigil_model::gofmt::time_string_millis(float_to_millis(v)?))
 }
 
 /// Go's `net.SplitHostPort`, loosely: `host:port` or `[v6]:port`.

@@ -10,9 +10,7 @@
 
 mod exec;
 mod funcs;
-mod gofmt;
 mod parse;
-pub(crate) mod timefmt;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -22,7 +20,6 @@ pub use funcs::{
     graph_link, humanize, humanize1024, humanize_duration, humanize_percentage, humanize_timestamp,
     query_escape, sprintf, table_link,
 };
-pub use gofmt::format_g;
 
 /// A template that failed to parse or to execute. The message has Go's
 /// shape (`template: NAME:LINE: ...`).

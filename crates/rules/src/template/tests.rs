@@ -267,6 +267,7 @@ fn nan_comparisons_follow_go() {
 mod props {
     use super::super::*;
     use proptest::prelude::*;
+    use vigil_model::gofmt::format_g;
 
     proptest! {
         /// Text without delimiters expands to itself.

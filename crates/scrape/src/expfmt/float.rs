@@ -147,17 +147,6 @@ pub(crate) fn parse_int(s: &[u8]) -> Result<i64, String> {
     Ok(v)
 }
 
-/// Go's `%f` rendering of the special values used in timestamp errors.
-pub(crate) fn go_f(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_string()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_string()
-    } else {
-        format!("{v:.6}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

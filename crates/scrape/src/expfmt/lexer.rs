@@ -6,7 +6,7 @@
 //! label value always ends the line here (Prometheus's text lexer lets it run
 //! on); no client library emits one.
 
-use super::float::{go_f, parse_float, parse_int};
+use super::float::{parse_float, parse_int};
 use super::{
     Entry, EscapeRules, Escaped, Exemplar, Format, MetricType, ParseError, SeriesLine, NORMAL_NAN,
 };
@@ -664,7 +664,7 @@ impl LineParser {
         }
         let (t, next) = self.om_number(b, 0, i, exp, ctx)?;
         if !t.is_finite() {
-            return Err(self.msg(format!("{invalid} {}", go_f(t))));
+            return Err(self.msg(format!("{invalid} {}", vigil_model::gofmt::format_f(t, 6))));
         }
         Ok(((t * 1000.0) as i64, next))
     }

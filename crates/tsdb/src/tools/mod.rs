@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
+use vigil_model::gofmt::GoDuration;
 use vigil_model::storage::{Queryable, StorageError};
 use vigil_model::{Labels, Matcher, Sample, METRIC_NAME};
 
@@ -78,7 +79,7 @@ pub fn format_list(rows: &[BlockListing]) -> String {
             m.ulid.to_string(),
             m.min_time.to_string(),
             m.max_time.to_string(),
-            format_go_duration(m.max_time - m.min_time),
+            GoDuration::from_millis(m.max_time - m.min_time).to_string(),
             m.stats.num_samples.to_string(),
             m.stats.num_chunks.to_string(),
             m.stats.num_series.to_string(),
@@ -229,7 +230,7 @@ impl fmt::Display for AnalyzeReport {
         writeln!(
             f,
             "Duration: {}",
-            format_go_duration(self.meta.max_time - self.meta.min_time)
+            GoDuration::from_millis(self.meta.max_time - self.meta.min_time)
         )?;
         writeln!(f, "Series: {}", self.series)?;
         writeln!(f, "Label names: {}", self.label_names)?;
@@ -310,36 +311,6 @@ pub fn format_dump_line(labels: &Labels, s: Sample) -> String {
     )
 }
 
-/// Go's `time.Duration.String()` for a span of milliseconds.
-pub fn format_go_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let neg = ms < 0;
-    let ms = ms.unsigned_abs();
-    let sign = if neg { "-" } else { "" };
-    if ms < 1000 {
-        return format!("{sign}{ms}ms");
-    }
-    let h = ms / 3_600_000;
-    let m = (ms / 60_000) % 60;
-    let s = (ms / 1000) % 60;
-    let frac = ms % 1000;
-    let mut secs = s.to_string();
-    if frac > 0 {
-        let f = format!("{frac:03}");
-        secs.push('.');
-        secs.push_str(f.trim_end_matches('0'));
-    }
-    if h > 0 {
-        format!("{sign}{h}h{m}m{secs}s")
-    } else if m > 0 {
-        format!("{sign}{m}m{secs}s")
-    } else {
-        format!("{sign}{secs}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,15 +341,5 @@ mod tests {
             let line = format_dump_line(&Labels::empty(), Sample { t: 7, v });
             assert_eq!(line, format!("{{}} {s} 7"), "{v:?}");
         }
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(format_go_duration(7_200_000), "2h0m0s");
-        assert_eq!(format_go_duration(5_970_001), "1h39m30.001s");
-        assert_eq!(format_go_duration(61_500), "1m1.5s");
-        assert_eq!(format_go_duration(1_000), "1s");
-        assert_eq!(format_go_duration(999), "999ms");
-        assert_eq!(format_go_duration(0), "0s");
     }
 }

@@ -5,14 +5,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
-use super::{read_params, respond, ApiError, ApiReply, ApiResult, Success};
+use super::{blocking, selector_param, time_range, ApiError, ApiReply, ApiResult, Form};
 use crate::json::format_rfc3339;
-use crate::params::{parse_time_param, Params, MAX_TIME_MS, MIN_TIME_MS};
+use crate::params::{parse_bool, Params};
 use crate::sources::{ErrorKind, TsdbAdmin};
 use crate::Shared;
 
@@ -23,24 +21,8 @@ fn admin(s: &Shared) -> Result<Arc<dyn TsdbAdmin>, ApiError> {
     }
 }
 
-async fn blocking(
-    s: Arc<Shared>,
-    params: Params,
-    f: fn(&Shared, &Params) -> ApiResult,
-) -> Response {
-    match tokio::task::spawn_blocking(move || f(&s, &params)).await {
-        Ok(r) => respond(r),
-        Err(e) => respond(Err(ApiError::new(ErrorKind::Internal, e.to_string()))),
-    }
-}
-
-pub async fn delete_series(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    blocking(s, read_params(&uri, &headers, &body), delete_series_impl).await
+pub async fn delete_series(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
+    blocking(s, params, delete_series_impl).await
 }
 
 fn delete_series_impl(s: &Shared, params: &Params) -> ApiResult {
@@ -49,15 +31,9 @@ fn delete_series_impl(s: &Shared, params: &Params) -> ApiResult {
     if raw.is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
     }
-    let start = parse_time_param(params, "start", MIN_TIME_MS)
-        .map_err(|e| ApiError::invalid_param("start", e))?;
-    let end = parse_time_param(params, "end", MAX_TIME_MS)
-        .map_err(|e| ApiError::invalid_param("end", e))?;
+    let (start, end) = time_range(params)?;
     for m in raw {
-        let matchers = s
-            .engine
-            .parse_metric_selector(m)
-            .map_err(|e| ApiError::invalid_param("match[]", e.message))?;
+        let matchers = selector_param(s, "match[]", m)?;
         db.delete_series(start, end, &matchers)
             .map_err(|e| ApiError::new(ErrorKind::Internal, e))?;
     }
@@ -74,13 +50,8 @@ pub async fn clean_tombstones(State(s): State<Arc<Shared>>) -> Response {
     .await
 }
 
-pub async fn snapshot(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    blocking(s, read_params(&uri, &headers, &body), snapshot_impl).await
+pub async fn snapshot(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
+    blocking(s, params, snapshot_impl).await
 }
 
 /// `20060102T150405Z`-style UTC timestamp for snapshot names.
@@ -97,19 +68,9 @@ fn compact_utc(t: SystemTime) -> String {
 
 fn snapshot_impl(s: &Shared, params: &Params) -> ApiResult {
     let db = admin(s)?;
-    let skip_head = match params.get("skip_head").to_ascii_lowercase().as_str() {
-        "" | "false" | "0" | "f" => false,
-        "true" | "1" | "t" => true,
-        other => {
-            return Err(ApiError::invalid_param(
-                "skip_head",
-                format!(
-                    "unable to parse boolean: strconv.ParseBool: parsing {}: invalid syntax",
-                    vigil_model::gofmt::quote(other)
-                ),
-            ))
-        }
-    };
+    let skip_head = parse_bool(params.get("skip_head")).map_err(|e| {
+        ApiError::invalid_param("skip_head", format!("unable to parse boolean: {e}"))
+    })?;
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
         SystemTime::now()
@@ -131,11 +92,11 @@ fn snapshot_impl(s: &Shared, params: &Params) -> ApiResult {
     })?;
     db.snapshot(&dir, !skip_head)
         .map_err(|e| ApiError::new(ErrorKind::Internal, format!("create snapshot: {}", e)))?;
-    let mut ok = Success::new();
-    ok.w.raw(r#"{"name":"#);
-    ok.w.string(&name);
-    ok.w.byte(b'}');
-    Ok(ApiReply::Data(ok))
+    Ok(ApiReply::data(|w| {
+        w.raw(r#"{"name":"#);
+        w.string(&name);
+        w.byte(b'}');
+    }))
 }
 
 #[cfg(test)]

@@ -5,34 +5,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
 use vigil_model::gofmt::{self, format_float, FloatFormat};
-use vigil_model::storage::SelectHints;
+use vigil_model::storage::{Querier, SelectHints, StorageError};
 use vigil_model::{Labels, Matcher};
 
-use super::{read_params, respond, ApiError, ApiReply, ApiResult, Success};
+use super::{
+    blocking, respond, selector_param, time_range, ApiError, ApiReply, ApiResult, Form, Success,
+    UrlQuery,
+};
 use crate::json::JsonWriter;
-use crate::params::{parse_limit, parse_time_param, Params, MAX_TIME_MS, MIN_TIME_MS};
-use crate::sources::{Alert, ErrorKind, Rule};
+use crate::params::{parse_bool, parse_limit, Params};
+use crate::sources::{Alert, AlertingRule, ErrorKind, Rule, RuleGroup};
 use crate::Shared;
 
 const TRUNCATED: &str = "results truncated due to limit";
-
-/// Runs a metadata handler on the blocking pool (storage calls block).
-async fn blocking(
-    s: Arc<Shared>,
-    params: Params,
-    f: impl FnOnce(&Shared, &Params) -> ApiResult + Send + 'static,
-) -> Response {
-    match tokio::task::spawn_blocking(move || f(&s, &params)).await {
-        Ok(r) => respond(r),
-        Err(e) => respond(Err(ApiError::new(ErrorKind::Internal, e.to_string()))),
-    }
-}
 
 /// `parseMatchersParam`: every `match[]` parsed as a series selector, each
 /// with at least one matcher that does not match the empty string.
@@ -48,14 +37,6 @@ fn parse_matchers(s: &Shared, raw: &[&str]) -> Result<Vec<Vec<Matcher>>, String>
     Ok(sets)
 }
 
-fn time_range(params: &Params) -> Result<(i64, i64), ApiError> {
-    let start = parse_time_param(params, "start", MIN_TIME_MS)
-        .map_err(|e| ApiError::invalid_param("start", e))?;
-    let end = parse_time_param(params, "end", MAX_TIME_MS)
-        .map_err(|e| ApiError::invalid_param("end", e))?;
-    Ok((start, end))
-}
-
 fn storage_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorKind::Execution, e.to_string())
 }
@@ -64,38 +45,19 @@ fn limit_param(params: &Params) -> Result<usize, ApiError> {
     parse_limit(params.get("limit")).map_err(|e| ApiError::invalid_param("limit", e))
 }
 
-pub async fn label_names(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = read_params(&uri, &headers, &body);
-    blocking(s, params, label_names_impl).await
+/// Cuts `found` to a positive `limit`, with Prometheus's warning.
+fn truncate_to_limit<T>(found: &mut Vec<T>, limit: usize, warnings: &mut Vec<String>) {
+    if limit > 0 && found.len() > limit {
+        found.truncate(limit);
+        warnings.push(TRUNCATED.to_string());
+    }
 }
 
-fn label_names_impl(s: &Shared, params: &Params) -> ApiResult {
-    let limit = limit_param(params)?;
-    let (start, end) = time_range(params)?;
-    let sets = parse_matchers(s, &params.all("match[]")).map_err(ApiError::bad_data)?;
-    let q = s.storage.querier(start, end).map_err(storage_error)?;
-    let mut names: Vec<String> = if sets.len() > 1 {
-        let mut all = BTreeSet::new();
-        for set in &sets {
-            all.extend(q.label_names(set).map_err(storage_error)?);
-        }
-        all.into_iter().collect()
-    } else {
-        let set = sets.first().map(|v| v.as_slice()).unwrap_or(&[]);
-        q.label_names(set).map_err(storage_error)?
-    };
-    let mut ok = Success::new();
-    if limit > 0 && names.len() > limit {
-        names.truncate(limit);
-        ok.warnings.push(TRUNCATED.to_string());
-    }
-    ok.w.string_array(&names);
-    Ok(ApiReply::Data(ok))
+pub async fn label_names(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
+    blocking(s, params, |s, p| {
+        label_strings(s, p, |q, set| q.label_names(set))
+    })
+    .await
 }
 
 /// Prometheus's legacy label name rule.
@@ -111,53 +73,53 @@ fn valid_label_name(n: &str) -> bool {
 pub async fn label_values(
     State(s): State<Arc<Shared>>,
     Path(name): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Form(params): Form,
 ) -> Response {
-    let params = read_params(&uri, &headers, &body);
-    blocking(s, params, move |s, p| label_values_impl(s, p, &name)).await
+    blocking(s, params, move |s, p| {
+        if !valid_label_name(&name) {
+            return Err(ApiError::bad_data(format!(
+                "invalid label name: {}",
+                gofmt::quote(&name)
+            )));
+        }
+        label_strings(s, p, |q, set| {
+            let mut v = q.label_values(&name, set)?;
+            v.sort();
+            Ok(v)
+        })
+    })
+    .await
 }
 
-fn label_values_impl(s: &Shared, params: &Params, name: &str) -> ApiResult {
-    if !valid_label_name(name) {
-        return Err(ApiError::bad_data(format!(
-            "invalid label name: {}",
-            gofmt::quote(name)
-        )));
-    }
+/// `/labels` and `/label/NAME/values`: the same limit, time range and
+/// `match[]`; `ask` is the question put to the querier for one matcher set
+/// (no matchers without `match[]`). Several sets give the sorted union.
+fn label_strings(
+    s: &Shared,
+    params: &Params,
+    ask: impl Fn(&dyn Querier, &[Matcher]) -> Result<Vec<String>, StorageError>,
+) -> ApiResult {
     let limit = limit_param(params)?;
     let (start, end) = time_range(params)?;
     let sets = parse_matchers(s, &params.all("match[]")).map_err(ApiError::bad_data)?;
     let q = s.storage.querier(start, end).map_err(storage_error)?;
-    let mut vals: Vec<String> = if sets.len() > 1 {
+    let mut found: Vec<String> = if sets.len() > 1 {
         let mut all = BTreeSet::new();
         for set in &sets {
-            all.extend(q.label_values(name, set).map_err(storage_error)?);
+            all.extend(ask(q.as_ref(), set).map_err(storage_error)?);
         }
         all.into_iter().collect()
     } else {
-        let set = sets.first().map(|v| v.as_slice()).unwrap_or(&[]);
-        let mut v = q.label_values(name, set).map_err(storage_error)?;
-        v.sort();
-        v
+        let set = sets.first().map_or(&[][..], Vec::as_slice);
+        ask(q.as_ref(), set).map_err(storage_error)?
     };
     let mut ok = Success::new();
-    if limit > 0 && vals.len() > limit {
-        vals.truncate(limit);
-        ok.warnings.push(TRUNCATED.to_string());
-    }
-    ok.w.string_array(&vals);
+    truncate_to_limit(&mut found, limit, &mut ok.warnings);
+    ok.w.string_array(&found);
     Ok(ApiReply::Data(ok))
 }
 
-pub async fn series(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = read_params(&uri, &headers, &body);
+pub async fn series(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
     blocking(s, params, series_impl).await
 }
 
@@ -187,27 +149,13 @@ fn series_impl(s: &Shared, params: &Params) -> ApiResult {
         found.dedup();
     }
     let mut ok = Success::with_capacity(found.len() * 80);
-    if limit > 0 && found.len() > limit {
-        found.truncate(limit);
-        ok.warnings.push(TRUNCATED.to_string());
-    }
-    ok.w.byte(b'[');
-    for (i, l) in found.iter().enumerate() {
-        if i > 0 {
-            ok.w.byte(b',');
-        }
-        ok.w.labels(l);
-    }
-    ok.w.byte(b']');
+    truncate_to_limit(&mut found, limit, &mut ok.warnings);
+    ok.w.array(&found, JsonWriter::labels);
     Ok(ApiReply::Data(ok))
 }
 
-fn query_params(uri: &Uri) -> Params {
-    Params::from_query(uri.query())
-}
-
-pub async fn targets(State(s): State<Arc<Shared>>, uri: Uri) -> Response {
-    respond(targets_impl(&s, &query_params(&uri)))
+pub async fn targets(State(s): State<Arc<Shared>>, UrlQuery(params): UrlQuery) -> Response {
+    respond(targets_impl(&s, &params))
 }
 
 fn targets_impl(s: &Shared, params: &Params) -> ApiResult {
@@ -237,74 +185,53 @@ fn targets_impl(s: &Shared, params: &Params) -> ApiResult {
     for d in &dropped {
         *counts.entry(d.scrape_pool.as_str()).or_default() += 1;
     }
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    w.raw(r#"{"activeTargets":["#);
-    let mut first = true;
-    for t in active
-        .iter()
-        .filter(|t| pool_filter.is_empty() || t.scrape_pool == pool_filter)
-    {
-        if !first {
-            w.byte(b',');
-        }
-        first = false;
-        w.raw(r#"{"discoveredLabels":"#);
-        w.labels(&t.discovered_labels);
-        w.raw(r#","labels":"#);
-        w.labels(&t.labels);
-        w.raw(r#","scrapePool":"#);
-        w.string(&t.scrape_pool);
-        w.raw(r#","scrapeUrl":"#);
-        w.string(&t.scrape_url);
-        w.raw(r#","globalUrl":"#);
-        w.string(&t.global_url);
-        w.raw(r#","lastError":"#);
-        w.string(&t.last_error);
-        w.raw(r#","lastScrape":"#);
-        w.time(t.last_scrape);
-        w.raw(r#","lastScrapeDuration":"#);
-        w.f64_number(t.last_scrape_duration);
-        w.raw(r#","health":"#);
-        w.string(t.health.as_str());
-        w.raw(r#","scrapeInterval":"#);
-        w.string(&t.scrape_interval);
-        w.raw(r#","scrapeTimeout":"#);
-        w.string(&t.scrape_timeout);
-        w.byte(b'}');
-    }
-    w.raw(r#"],"droppedTargets":["#);
-    let mut first = true;
-    for d in dropped
-        .iter()
-        .filter(|t| pool_filter.is_empty() || t.scrape_pool == pool_filter)
-    {
-        if !first {
-            w.byte(b',');
-        }
-        first = false;
-        w.raw(r#"{"discoveredLabels":"#);
-        w.labels(&d.discovered_labels);
-        w.raw(r#","scrapePool":"#);
-        w.string(&d.scrape_pool);
-        w.byte(b'}');
-    }
-    w.raw(r#"],"droppedTargetCounts":"#);
-    if show_dropped {
-        w.byte(b'{');
-        for (i, (pool, n)) in counts.iter().enumerate() {
-            if i > 0 {
-                w.byte(b',');
-            }
-            w.key(pool);
-            w.u64(*n);
+    let in_pool = |pool: &str| pool_filter.is_empty() || pool == pool_filter;
+    Ok(ApiReply::data(|w| {
+        w.raw(r#"{"activeTargets":"#);
+        w.array(active.iter().filter(|t| in_pool(&t.scrape_pool)), |w, t| {
+            w.raw(r#"{"discoveredLabels":"#);
+            w.labels(&t.discovered_labels);
+            w.raw(r#","labels":"#);
+            w.labels(&t.labels);
+            w.raw(r#","scrapePool":"#);
+            w.string(&t.scrape_pool);
+            w.raw(r#","scrapeUrl":"#);
+            w.string(&t.scrape_url);
+            w.raw(r#","globalUrl":"#);
+            w.string(&t.global_url);
+            w.raw(r#","lastError":"#);
+            w.string(&t.last_error);
+            w.raw(r#","lastScrape":"#);
+            w.time(t.last_scrape);
+            w.raw(r#","lastScrapeDuration":"#);
+            w.f64_number(t.last_scrape_duration);
+            w.raw(r#","health":"#);
+            w.string(t.health.as_str());
+            w.raw(r#","scrapeInterval":"#);
+            w.string(&t.scrape_interval);
+            w.raw(r#","scrapeTimeout":"#);
+            w.string(&t.scrape_timeout);
+            w.byte(b'}');
+        });
+        w.raw(r#","droppedTargets":"#);
+        w.array(
+            dropped.iter().filter(|t| in_pool(&t.scrape_pool)),
+            |w, d| {
+                w.raw(r#"{"discoveredLabels":"#);
+                w.labels(&d.discovered_labels);
+                w.raw(r#","scrapePool":"#);
+                w.string(&d.scrape_pool);
+                w.byte(b'}');
+            },
+        );
+        w.raw(r#","droppedTargetCounts":"#);
+        if show_dropped {
+            w.object(&counts, |w, n| w.u64(*n));
+        } else {
+            w.raw("null");
         }
         w.byte(b'}');
-    } else {
-        w.raw("null");
-    }
-    w.byte(b'}');
-    Ok(ApiReply::Data(ok))
+    }))
 }
 
 pub async fn scrape_pools(State(s): State<Arc<Shared>>) -> Response {
@@ -313,14 +240,14 @@ pub async fn scrape_pools(State(s): State<Arc<Shared>>) -> Response {
         pools.extend(t.active_targets().into_iter().map(|t| t.scrape_pool));
         pools.extend(t.dropped_targets().into_iter().map(|t| t.scrape_pool));
     }
-    let pools: Vec<String> = pools.into_iter().collect();
-    let mut ok = Success::new();
-    ok.w.raw(r#"{"scrapePools":"#);
-    ok.w.string_array(&pools);
-    ok.w.byte(b'}');
-    respond(Ok(ApiReply::Data(ok)))
+    respond(Ok(ApiReply::data(|w| {
+        w.raw(r#"{"scrapePools":"#);
+        w.array(&pools, |w, p| w.string(p));
+        w.byte(b'}');
+    })))
 }
 
+/// A metadata limit: -1 (none) when absent.
 fn parse_int_limit(params: &Params, name: &str) -> Result<i64, ApiError> {
     let v = params.get(name);
     if v.is_empty() {
@@ -330,13 +257,17 @@ fn parse_int_limit(params: &Params, name: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_data(format!("{} must be a number", name)))
 }
 
-pub async fn target_metadata(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = read_params(&uri, &headers, &body);
+/// `"type":...,"help":...,"unit":...` of one metadata entry.
+fn metadata_fields(w: &mut JsonWriter, kind: &str, help: &str, unit: &str) {
+    w.raw(r#""type":"#);
+    w.string(kind);
+    w.raw(r#","help":"#);
+    w.string(help);
+    w.raw(r#","unit":"#);
+    w.string(unit);
+}
+
+pub async fn target_metadata(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
     respond(target_metadata_impl(&s, &params))
 }
 
@@ -346,9 +277,7 @@ fn target_metadata_impl(s: &Shared, params: &Params) -> ApiResult {
     let matchers = if match_target.is_empty() {
         Vec::new()
     } else {
-        s.engine
-            .parse_metric_selector(match_target)
-            .map_err(|e| ApiError::invalid_param("match_target", e.message))?
+        selector_param(s, "match_target", match_target)?
     };
     let metric = params.get("metric");
     let all = s
@@ -356,54 +285,32 @@ fn target_metadata_impl(s: &Shared, params: &Params) -> ApiResult {
         .as_ref()
         .map(|t| t.target_metadata())
         .unwrap_or_default();
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    w.byte(b'[');
-    let mut n = 0i64;
-    'targets: for (labels, mds) in &all {
-        if !matchers
-            .iter()
-            .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
-        {
-            continue;
-        }
-        for md in mds {
-            if limit >= 0 && n >= limit {
-                break 'targets;
-            }
-            if !metric.is_empty() && md.metric != metric {
-                continue;
-            }
-            if n > 0 {
-                w.byte(b',');
-            }
-            n += 1;
+    let found = all
+        .iter()
+        .filter(|(labels, _)| {
+            matchers
+                .iter()
+                .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+        })
+        .flat_map(|(labels, mds)| mds.iter().map(move |md| (labels, md)))
+        .filter(|(_, md)| metric.is_empty() || md.metric == metric)
+        .take(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(ApiReply::data(|w| {
+        w.array(found, |w, (labels, md)| {
             w.raw(r#"{"target":"#);
             w.labels(labels);
             if metric.is_empty() {
                 w.raw(r#","metric":"#);
                 w.string(&md.metric);
             }
-            w.raw(r#","type":"#);
-            w.string(&md.kind);
-            w.raw(r#","help":"#);
-            w.string(&md.help);
-            w.raw(r#","unit":"#);
-            w.string(&md.unit);
+            w.byte(b',');
+            metadata_fields(w, &md.kind, &md.help, &md.unit);
             w.byte(b'}');
-        }
-    }
-    w.byte(b']');
-    Ok(ApiReply::Data(ok))
+        })
+    }))
 }
 
-pub async fn metric_metadata(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = read_params(&uri, &headers, &body);
+pub async fn metric_metadata(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
     respond(metric_metadata_impl(&s, &params))
 }
 
@@ -426,34 +333,18 @@ fn metric_metadata_impl(s: &Shared, params: &Params) -> ApiResult {
             }
         }
     }
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    w.byte(b'{');
-    for (i, (name, set)) in by_metric.iter().enumerate() {
-        if limit >= 0 && i as i64 >= limit {
-            break;
-        }
-        if i > 0 {
-            w.byte(b',');
-        }
-        w.key(name);
-        w.byte(b'[');
-        for (j, (kind, help, unit)) in set.iter().enumerate() {
-            if j > 0 {
-                w.byte(b',');
-            }
-            w.raw(r#"{"type":"#);
-            w.string(kind);
-            w.raw(r#","help":"#);
-            w.string(help);
-            w.raw(r#","unit":"#);
-            w.string(unit);
-            w.byte(b'}');
-        }
-        w.byte(b']');
-    }
-    w.byte(b'}');
-    Ok(ApiReply::Data(ok))
+    let metrics = by_metric
+        .iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(ApiReply::data(|w| {
+        w.object(metrics, |w, set| {
+            w.array(set, |w, (kind, help, unit)| {
+                w.byte(b'{');
+                metadata_fields(w, kind, help, unit);
+                w.byte(b'}');
+            })
+        })
+    }))
 }
 
 fn write_alert(w: &mut JsonWriter, a: &Alert) {
@@ -477,169 +368,118 @@ fn write_alert(w: &mut JsonWriter, a: &Alert) {
     w.byte(b'}');
 }
 
-fn write_alerts(w: &mut JsonWriter, alerts: &[Alert]) {
-    w.byte(b'[');
-    for (i, a) in alerts.iter().enumerate() {
-        if i > 0 {
-            w.byte(b',');
-        }
-        write_alert(w, a);
-    }
-    w.byte(b']');
+fn rule_groups(s: &Shared) -> Vec<RuleGroup> {
+    s.rules
+        .as_ref()
+        .map(|r| r.rule_groups())
+        .unwrap_or_default()
 }
 
 pub async fn alerts(State(s): State<Arc<Shared>>) -> Response {
-    let groups = s
-        .rules
-        .as_ref()
-        .map(|r| r.rule_groups())
-        .unwrap_or_default();
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    w.raw(r#"{"alerts":["#);
-    let mut first = true;
-    for g in &groups {
-        for r in &g.rules {
-            if let Rule::Alerting(ar) = r {
-                for a in &ar.alerts {
-                    if !first {
-                        w.byte(b',');
-                    }
-                    first = false;
-                    write_alert(w, a);
-                }
-            }
-        }
-    }
-    w.raw("]}");
-    respond(Ok(ApiReply::Data(ok)))
+    let groups = rule_groups(&s);
+    let alerts = groups
+        .iter()
+        .flat_map(|g| &g.rules)
+        .filter_map(|r| match r {
+            Rule::Alerting(ar) => Some(&ar.alerts),
+            Rule::Recording(_) => None,
+        })
+        .flatten();
+    respond(Ok(ApiReply::data(|w| {
+        w.raw(r#"{"alerts":"#);
+        w.array(alerts, write_alert);
+        w.byte(b'}');
+    })))
 }
 
-pub async fn rules(State(s): State<Arc<Shared>>, uri: Uri) -> Response {
-    respond(rules_impl(&s, &query_params(&uri)))
+/// The parameters of `/rules`.
+struct RuleFilter<'a> {
+    exclude_alerts: bool,
+    alerts: bool,
+    records: bool,
+    names: Vec<&'a str>,
+    groups: Vec<&'a str>,
+    files: Vec<&'a str>,
+    sets: Vec<Vec<Matcher>>,
+}
+
+impl<'a> RuleFilter<'a> {
+    fn from_params(s: &Shared, params: &'a Params) -> Result<Self, ApiError> {
+        let typ = params.get("type").to_ascii_lowercase();
+        if !matches!(typ.as_str(), "" | "alert" | "record") {
+            return Err(ApiError::invalid_param(
+                "type",
+                format!("not supported value {}", gofmt::quote(&typ)),
+            ));
+        }
+        let exclude_alerts = parse_bool(params.get("exclude_alerts")).map_err(|e| {
+            ApiError::invalid_param(
+                "exclude_alerts",
+                format!("error converting exclude_alerts: {e}"),
+            )
+        })?;
+        Ok(RuleFilter {
+            exclude_alerts,
+            alerts: typ != "record",
+            records: typ != "alert",
+            names: params.all("rule_name[]"),
+            groups: params.all("rule_group[]"),
+            files: params.all("file[]"),
+            sets: parse_matchers(s, &params.all("match[]")).map_err(ApiError::bad_data)?,
+        })
+    }
+
+    fn keeps_group(&self, g: &RuleGroup) -> bool {
+        (self.groups.is_empty() || self.groups.contains(&g.name.as_str()))
+            && (self.files.is_empty() || self.files.contains(&g.file.as_str()))
+    }
+
+    fn keeps_rule(&self, r: &Rule) -> bool {
+        let (name, labels, wanted) = match r {
+            Rule::Alerting(a) => (&a.name, &a.labels, self.alerts),
+            Rule::Recording(r) => (&r.name, &r.labels, self.records),
+        };
+        if !wanted || !(self.names.is_empty() || self.names.contains(&name.as_str())) {
+            return false;
+        }
+        self.sets.is_empty()
+            || self.sets.iter().any(|set| {
+                set.iter().all(|m| {
+                    let v = if m.name == vigil_model::METRIC_NAME {
+                        Some(name.as_str())
+                    } else {
+                        labels.get(&m.name)
+                    };
+                    m.matches(v.unwrap_or(""))
+                })
+            })
+    }
+}
+
+pub async fn rules(State(s): State<Arc<Shared>>, UrlQuery(params): UrlQuery) -> Response {
+    respond(rules_impl(&s, &params))
 }
 
 fn rules_impl(s: &Shared, params: &Params) -> ApiResult {
-    let typ = params.get("type").to_ascii_lowercase();
-    if !matches!(typ.as_str(), "" | "alert" | "record") {
-        return Err(ApiError::invalid_param(
-            "type",
-            format!("not supported value {}", gofmt::quote(&typ)),
-        ));
-    }
-    let want_alerts = typ != "record";
-    let want_records = typ != "alert";
-    let exclude_alerts = match params.get("exclude_alerts").to_ascii_lowercase().as_str() {
-        "" | "false" | "0" | "f" => false,
-        "true" | "1" | "t" => true,
-        other => {
-            return Err(ApiError::invalid_param(
-                "exclude_alerts",
-                format!(
-                "error converting exclude_alerts: strconv.ParseBool: parsing {}: invalid syntax",
-                gofmt::quote(other)
-            ),
-            ))
-        }
-    };
-    let names = params.all("rule_name[]");
-    let groups_f = params.all("rule_group[]");
-    let files = params.all("file[]");
-    let sets = parse_matchers(s, &params.all("match[]")).map_err(ApiError::bad_data)?;
-    let groups = s
-        .rules
-        .as_ref()
-        .map(|r| r.rule_groups())
-        .unwrap_or_default();
-
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    w.raw(r#"{"groups":["#);
-    let mut first_group = true;
-    for g in &groups {
-        if !groups_f.is_empty() && !groups_f.contains(&g.name.as_str()) {
-            continue;
-        }
-        if !files.is_empty() && !files.contains(&g.file.as_str()) {
-            continue;
-        }
-        let selected: Vec<&Rule> = g
-            .rules
-            .iter()
-            .filter(|r| {
-                let (name, labels, is_alert) = match r {
-                    Rule::Alerting(a) => (&a.name, &a.labels, true),
-                    Rule::Recording(r) => (&r.name, &r.labels, false),
-                };
-                if (is_alert && !want_alerts) || (!is_alert && !want_records) {
-                    return false;
-                }
-                if !names.is_empty() && !names.contains(&name.as_str()) {
-                    return false;
-                }
-                sets.is_empty()
-                    || sets.iter().any(|set| {
-                        set.iter().all(|m| {
-                            let v = if m.name == vigil_model::METRIC_NAME {
-                                Some(name.as_str())
-                            } else {
-                                labels.get(&m.name)
-                            };
-                            m.matches(v.unwrap_or(""))
-                        })
-                    })
-            })
-            .collect();
-        if selected.is_empty() {
-            continue;
-        }
-        if !first_group {
-            w.byte(b',');
-        }
-        first_group = false;
-        w.raw(r#"{"name":"#);
-        w.string(&g.name);
-        w.raw(r#","file":"#);
-        w.string(&g.file);
-        w.raw(r#","rules":["#);
-        for (i, r) in selected.iter().enumerate() {
-            if i > 0 {
-                w.byte(b',');
-            }
-            match r {
-                Rule::Alerting(a) => {
-                    w.raw(r#"{"state":"#);
-                    w.string(&a.state);
-                    w.raw(r#","name":"#);
-                    w.string(&a.name);
-                    w.raw(r#","query":"#);
-                    w.string(&a.query);
-                    w.raw(r#","duration":"#);
-                    w.f64_number(a.duration);
-                    w.raw(r#","keepFiringFor":"#);
-                    w.f64_number(a.keep_firing_for);
-                    w.raw(r#","labels":"#);
-                    w.labels(&a.labels);
-                    w.raw(r#","annotations":"#);
-                    w.labels(&a.annotations);
-                    w.raw(r#","alerts":"#);
-                    if exclude_alerts {
-                        w.raw("null");
-                    } else {
-                        write_alerts(w, &a.alerts);
-                    }
-                    w.raw(r#","health":"#);
-                    w.string(&a.health);
-                    if !a.last_error.is_empty() {
-                        w.raw(r#","lastError":"#);
-                        w.string(&a.last_error);
-                    }
-                    w.raw(r#","evaluationTime":"#);
-                    w.f64_number(a.evaluation_time);
-                    w.raw(r#","lastEvaluation":"#);
-                    w.time(a.last_evaluation);
-                    w.raw(r#","type":"alerting"}"#);
-                }
+    let filter = RuleFilter::from_params(s, params)?;
+    let groups = rule_groups(s);
+    let selected = groups
+        .iter()
+        .filter(|g| filter.keeps_group(g))
+        .filter_map(|g| {
+            let rules: Vec<&Rule> = g.rules.iter().filter(|r| filter.keeps_rule(r)).collect();
+            (!rules.is_empty()).then_some((g, rules))
+        });
+    Ok(ApiReply::data(|w| {
+        w.raw(r#"{"groups":"#);
+        w.array(selected, |w, (g, rules)| {
+            w.raw(r#"{"name":"#);
+            w.string(&g.name);
+            w.raw(r#","file":"#);
+            w.string(&g.file);
+            w.raw(r#","rules":"#);
+            w.array(rules, |w, r| match r {
+                Rule::Alerting(a) => write_alerting_rule(w, a, filter.exclude_alerts),
                 Rule::Recording(r) => {
                     w.raw(r#"{"name":"#);
                     w.string(&r.name);
@@ -649,32 +489,80 @@ fn rules_impl(s: &Shared, params: &Params) -> ApiResult {
                         w.raw(r#","labels":"#);
                         w.labels(&r.labels);
                     }
-                    w.raw(r#","health":"#);
-                    w.string(&r.health);
-                    if !r.last_error.is_empty() {
-                        w.raw(r#","lastError":"#);
-                        w.string(&r.last_error);
-                    }
-                    w.raw(r#","evaluationTime":"#);
-                    w.f64_number(r.evaluation_time);
-                    w.raw(r#","lastEvaluation":"#);
-                    w.time(r.last_evaluation);
+                    write_rule_health(
+                        w,
+                        &r.health,
+                        &r.last_error,
+                        r.evaluation_time,
+                        r.last_evaluation,
+                    );
                     w.raw(r#","type":"recording"}"#);
                 }
-            }
-        }
-        w.raw(r#"],"interval":"#);
-        w.f64_number(g.interval);
-        w.raw(r#","limit":"#);
-        w.i64(g.limit);
-        w.raw(r#","evaluationTime":"#);
-        w.f64_number(g.evaluation_time);
-        w.raw(r#","lastEvaluation":"#);
-        w.time(g.last_evaluation);
+            });
+            w.raw(r#","interval":"#);
+            w.f64_number(g.interval);
+            w.raw(r#","limit":"#);
+            w.i64(g.limit);
+            w.raw(r#","evaluationTime":"#);
+            w.f64_number(g.evaluation_time);
+            w.raw(r#","lastEvaluation":"#);
+            w.time(g.last_evaluation);
+            w.byte(b'}');
+        });
         w.byte(b'}');
+    }))
+}
+
+fn write_alerting_rule(w: &mut JsonWriter, a: &AlertingRule, exclude_alerts: bool) {
+    w.raw(r#"{"state":"#);
+    w.string(&a.state);
+    w.raw(r#","name":"#);
+    w.string(&a.name);
+    w.raw(r#","query":"#);
+    w.string(&a.query);
+    w.raw(r#","duration":"#);
+    w.f64_number(a.duration);
+    w.raw(r#","keepFiringFor":"#);
+    w.f64_number(a.keep_firing_for);
+    w.raw(r#","labels":"#);
+    w.labels(&a.labels);
+    w.raw(r#","annotations":"#);
+    w.labels(&a.annotations);
+    w.raw(r#","alerts":"#);
+    if exclude_alerts {
+        w.raw("null");
+    } else {
+        w.array(&a.alerts, write_alert);
     }
-    w.raw("]}");
-    Ok(ApiReply::Data(ok))
+    write_rule_health(
+        w,
+        &a.health,
+        &a.last_error,
+        a.evaluation_time,
+        a.last_evaluation,
+    );
+    w.raw(r#","type":"alerting"}"#);
+}
+
+/// The members every rule has: `health`, `lastError` when there is one,
+/// `evaluationTime`, `lastEvaluation`.
+fn write_rule_health(
+    w: &mut JsonWriter,
+    health: &str,
+    last_error: &str,
+    evaluation_time: f64,
+    last_evaluation: Option<std::time::SystemTime>,
+) {
+    w.raw(r#","health":"#);
+    w.string(health);
+    if !last_error.is_empty() {
+        w.raw(r#","lastError":"#);
+        w.string(last_error);
+    }
+    w.raw(r#","evaluationTime":"#);
+    w.f64_number(evaluation_time);
+    w.raw(r#","lastEvaluation":"#);
+    w.time(last_evaluation);
 }
 
 pub async fn alertmanagers(State(s): State<Arc<Shared>>) -> Response {
@@ -683,30 +571,21 @@ pub async fn alertmanagers(State(s): State<Arc<Shared>>) -> Response {
         .as_ref()
         .map(|a| a.alertmanagers())
         .unwrap_or_default();
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    for (i, (key, urls)) in [
-        ("activeAlertmanagers", &active),
-        ("droppedAlertmanagers", &dropped),
-    ]
-    .iter()
-    .enumerate()
-    {
-        w.raw(if i == 0 { "{" } else { "," });
-        w.key(key);
-        w.byte(b'[');
-        for (j, u) in urls.iter().enumerate() {
-            if j > 0 {
-                w.byte(b',');
-            }
-            w.raw(r#"{"url":"#);
-            w.string(u);
-            w.byte(b'}');
-        }
-        w.byte(b']');
-    }
-    w.byte(b'}');
-    respond(Ok(ApiReply::Data(ok)))
+    respond(Ok(ApiReply::data(|w| {
+        w.object(
+            [
+                ("activeAlertmanagers", &active),
+                ("droppedAlertmanagers", &dropped),
+            ],
+            |w, urls| {
+                w.array(urls, |w, u| {
+                    w.raw(r#"{"url":"#);
+                    w.string(u);
+                    w.byte(b'}');
+                })
+            },
+        )
+    })))
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Every handler answers `{"status":"success","data":...,"warnings":[...]}`
 //! or `{"status":"error","errorType":...,"error":...}` with Prometheus's
-//! status codes. Handlers get their form values merged from URL and body.
+//! status codes. The request plumbing the endpoints share lives here: the
+//! form extractors, running on the blocking pool, the optional time range.
 //! Nothing here evaluates PromQL or reads files itself: it goes through the
 //! traits in `crate::sources`.
 
@@ -11,20 +12,22 @@ pub mod meta;
 pub mod query;
 pub mod status;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use vigil_model::gofmt;
+use vigil_model::{gofmt, Matcher};
 
 use crate::json::JsonWriter;
-use crate::params::Params;
+use crate::params::{parse_time_param, Params, MAX_TIME_MS, MIN_TIME_MS};
 use crate::sources::ErrorKind;
 use crate::Shared;
 
@@ -98,6 +101,15 @@ pub enum ApiReply {
     NoContent,
 }
 
+impl ApiReply {
+    /// A success whose `data` value `write` appends.
+    pub fn data(write: impl FnOnce(&mut JsonWriter)) -> ApiReply {
+        let mut ok = Success::new();
+        write(&mut ok.w);
+        ApiReply::Data(ok)
+    }
+}
+
 pub type ApiResult = Result<ApiReply, ApiError>;
 
 /// Serialises an error body.
@@ -134,25 +146,77 @@ fn json_response(code: StatusCode, body: Vec<u8>) -> Response {
     resp
 }
 
-/// Reads the form: the URL query plus, for urlencoded bodies, the body.
-pub fn read_params(uri: &axum::http::Uri, headers: &HeaderMap, body: &Bytes) -> Params {
-    let is_form = headers
+/// Extractor for the request's form, as Go's `r.Form`: the URL query plus
+/// a urlencoded body (body values first).
+pub struct Form(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let query = req.uri().query().map(str::to_owned);
+        let urlencoded = is_urlencoded(req.headers());
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let body = (urlencoded && !body.is_empty()).then_some(body.as_ref());
+        Ok(Form(Params::new(query.as_deref(), body)))
+    }
+}
+
+/// Extractor for the URL query alone, for parameters Prometheus reads with
+/// `r.URL.Query()`.
+pub struct UrlQuery(pub Params);
+
+impl<S: Send + Sync> FromRequestParts<S> for UrlQuery {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(UrlQuery(Params::from_query(parts.uri.query())))
+    }
+}
+
+fn is_urlencoded(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|ct| {
+        .is_some_and(|ct| {
             ct.split(';')
                 .next()
                 .unwrap_or("")
                 .trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
-        .unwrap_or(false);
-    let body = if is_form && !body.is_empty() {
-        Some(body.as_ref())
-    } else {
-        None
-    };
-    Params::new(uri.query(), body)
+}
+
+/// Runs a handler on the blocking pool (storage and the TSDB block) and
+/// answers with its result; a panic is an internal error.
+pub async fn blocking(
+    s: Arc<Shared>,
+    params: Params,
+    f: impl FnOnce(&Shared, &Params) -> ApiResult + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || f(&s, &params)).await {
+        Ok(r) => respond(r),
+        Err(e) => respond(Err(ApiError::new(ErrorKind::Internal, e.to_string()))),
+    }
+}
+
+/// The optional `start` and `end` of metadata and admin calls: Prometheus's
+/// `MinTime` and `MaxTime` when absent.
+pub fn time_range(params: &Params) -> Result<(i64, i64), ApiError> {
+    let start = parse_time_param(params, "start", MIN_TIME_MS)
+        .map_err(|e| ApiError::invalid_param("start", e))?;
+    let end = parse_time_param(params, "end", MAX_TIME_MS)
+        .map_err(|e| ApiError::invalid_param("end", e))?;
+    Ok((start, end))
+}
+
+/// A series selector given in parameter `name` (`parser.ParseMetricSelector`).
+pub fn selector_param(s: &Shared, name: &str, text: &str) -> Result<Vec<Matcher>, ApiError> {
+    s.engine
+        .parse_metric_selector(text)
+        .map_err(|e| ApiError::invalid_param(name, e.message))
 }
 
 /// The `/api/v1` router (to be nested under the route prefix).

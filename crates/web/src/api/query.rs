@@ -6,70 +6,39 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
-use super::{read_params, respond, ApiError, ApiReply, ApiResult, Success};
+use super::{respond, time_range, ApiError, ApiReply, ApiResult, Form, Success};
 use crate::json::JsonWriter;
-use crate::params::{
-    parse_duration, parse_time, parse_time_param, Params, MAX_TIME_MS, MIN_TIME_MS,
-};
+use crate::params::{parse_duration, parse_time, parse_time_param, Params};
 use crate::sources::{ErrorKind, QueryError, QueryOptions, QueryOutput, QueryValue};
 use crate::Shared;
 
 /// Prometheus's cap on points per series in a range query.
 pub const MAX_POINTS_PER_SERIES: i128 = 11_000;
 
-pub async fn query(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = read_params(&uri, &headers, &body);
+pub async fn query(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
     run_blocking(s, params, instant_query).await
 }
 
-pub async fn query_range(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = read_params(&uri, &headers, &body);
+pub async fn query_range(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
     run_blocking(s, params, range_query).await
 }
 
-pub async fn query_exemplars(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = read_params(&uri, &headers, &body);
+pub async fn query_exemplars(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
     run_blocking(s, params, exemplars).await
 }
 
-pub async fn format_query(
-    State(s): State<Arc<Shared>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let params = read_params(&uri, &headers, &body);
-    let r = match s.engine.format_query(params.get("query")) {
-        Ok(text) => {
-            let mut ok = Success::new();
-            ok.w.string(&text);
-            Ok(ApiReply::Data(ok))
-        }
+pub async fn format_query(State(s): State<Arc<Shared>>, Form(params): Form) -> Response {
+    respond(match s.engine.format_query(params.get("query")) {
+        Ok(text) => Ok(ApiReply::data(|w| w.string(&text))),
         Err(e) => Err(ApiError::invalid_param("query", &e.message)),
-    };
-    respond(r)
+    })
 }
 
+/// [`super::blocking`] with the query `timeout` as a backstop for engines
+/// that do not watch the deadline.
 async fn run_blocking(
     s: Arc<Shared>,
     params: Params,
@@ -81,8 +50,7 @@ async fn run_blocking(
     };
     let task = tokio::task::spawn_blocking(move || f(&s, &params));
     let joined = match timeout {
-        // A backstop for engines that do not watch the deadline: answer on
-        // time even if the evaluation thread is still busy.
+        // Answer on time even if the evaluation thread is still busy.
         Some(t) => match tokio::time::timeout(t + Duration::from_millis(50), task).await {
             Ok(j) => j,
             Err(_) => {
@@ -147,12 +115,9 @@ fn instant_query(s: &Shared, params: &Params) -> ApiResult {
     let t = parse_time_param(params, "time", now_ms())
         .map_err(|e| ApiError::invalid_param("time", e))?;
     let opts = query_options(params)?;
-    let started = Instant::now();
-    let out = s.engine.instant_query(params.get("query"), t, &opts);
-    let elapsed = started.elapsed().as_secs_f64();
-    s.metrics.observe_query("inner_eval", elapsed);
-    let out = out.map_err(engine_error)?;
-    Ok(ApiReply::Data(write_query_data(out, params, elapsed)))
+    evaluate(s, params, || {
+        s.engine.instant_query(params.get("query"), t, &opts)
+    })
 }
 
 fn range_query(s: &Shared, params: &Params) -> ApiResult {
@@ -180,10 +145,20 @@ fn range_query(s: &Shared, params: &Params) -> ApiResult {
     }
     let opts = query_options(params)?;
     let step_ms = (step_ns / 1_000_000).max(1);
+    evaluate(s, params, || {
+        s.engine
+            .range_query(params.get("query"), start, end, step_ms, &opts)
+    })
+}
+
+/// Runs an evaluation, records its time, and writes the result.
+fn evaluate(
+    s: &Shared,
+    params: &Params,
+    eval: impl FnOnce() -> Result<QueryOutput, QueryError>,
+) -> ApiResult {
     let started = Instant::now();
-    let out = s
-        .engine
-        .range_query(params.get("query"), start, end, step_ms, &opts);
+    let out = eval();
     let elapsed = started.elapsed().as_secs_f64();
     s.metrics.observe_query("inner_eval", elapsed);
     let out = out.map_err(engine_error)?;
@@ -270,10 +245,7 @@ pub fn write_value(w: &mut JsonWriter, v: &QueryValue) {
 }
 
 fn exemplars(s: &Shared, params: &Params) -> ApiResult {
-    let start = parse_time_param(params, "start", MIN_TIME_MS)
-        .map_err(|e| ApiError::invalid_param("start", e))?;
-    let end = parse_time_param(params, "end", MAX_TIME_MS)
-        .map_err(|e| ApiError::invalid_param("end", e))?;
+    let (start, end) = time_range(params)?;
     if end < start {
         return Err(ApiError::bad_data(
             "end timestamp must not be before start timestamp",
@@ -293,30 +265,21 @@ fn exemplars(s: &Shared, params: &Params) -> ApiResult {
             .map_err(|e| ApiError::new(ErrorKind::Execution, e))?,
         None => Vec::new(),
     };
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    w.byte(b'[');
-    for (i, se) in found.iter().enumerate() {
-        if i > 0 {
-            w.byte(b',');
-        }
-        w.raw(r#"{"seriesLabels":"#);
-        w.labels(&se.series_labels);
-        w.raw(r#","exemplars":["#);
-        for (j, ex) in se.exemplars.iter().enumerate() {
-            if j > 0 {
-                w.byte(b',');
-            }
-            w.raw(r#"{"labels":"#);
-            w.labels(&ex.labels);
-            w.raw(r#","value":"#);
-            w.sample_value(ex.value);
-            w.raw(r#","timestamp":"#);
-            w.timestamp(ex.t);
+    Ok(ApiReply::data(|w| {
+        w.array(&found, |w, se| {
+            w.raw(r#"{"seriesLabels":"#);
+            w.labels(&se.series_labels);
+            w.raw(r#","exemplars":"#);
+            w.array(&se.exemplars, |w, ex| {
+                w.raw(r#"{"labels":"#);
+                w.labels(&ex.labels);
+                w.raw(r#","value":"#);
+                w.sample_value(ex.value);
+                w.raw(r#","timestamp":"#);
+                w.timestamp(ex.t);
+                w.byte(b'}');
+            });
             w.byte(b'}');
-        }
-        w.raw("]}");
-    }
-    w.byte(b']');
-    Ok(ApiReply::Data(ok))
+        })
+    }))
 }

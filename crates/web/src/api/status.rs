@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::State;
-use axum::http::Uri;
 use axum::response::Response;
 
-use super::{respond, ApiError, ApiReply, ApiResult, Success};
+use super::{blocking, respond, ApiError, ApiReply, ApiResult, UrlQuery};
 use crate::json::JsonWriter;
 use crate::params::Params;
 use crate::sources::{ErrorKind, TsdbStat, TsdbStats};
@@ -20,48 +19,30 @@ pub async fn config(State(s): State<Arc<Shared>>) -> Response {
         .as_ref()
         .map(|c| c.config_yaml())
         .unwrap_or_default();
-    let mut ok = Success::new();
-    ok.w.raw(r#"{"yaml":"#);
-    ok.w.string(&yaml);
-    ok.w.byte(b'}');
-    respond(Ok(ApiReply::Data(ok)))
+    respond(Ok(ApiReply::data(|w| {
+        w.raw(r#"{"yaml":"#);
+        w.string(&yaml);
+        w.byte(b'}');
+    })))
 }
 
 pub async fn flags(State(s): State<Arc<Shared>>) -> Response {
-    let mut ok = Success::new();
-    ok.w.byte(b'{');
-    for (i, (k, v)) in s.opts.flags.iter().enumerate() {
-        if i > 0 {
-            ok.w.byte(b',');
-        }
-        ok.w.key(k);
-        ok.w.string(v);
-    }
-    ok.w.byte(b'}');
-    respond(Ok(ApiReply::Data(ok)))
+    respond(Ok(ApiReply::data(|w| {
+        w.object(&s.opts.flags, |w, v| w.string(v))
+    })))
 }
 
 pub async fn build_info(State(s): State<Arc<Shared>>) -> Response {
     let b = &s.opts.build_info;
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    for (i, (k, v)) in [
+    let fields = [
         ("version", &b.version),
         ("revision", &b.revision),
         ("branch", &b.branch),
         ("buildUser", &b.build_user),
         ("buildDate", &b.build_date),
         ("goVersion", &b.go_version),
-    ]
-    .iter()
-    .enumerate()
-    {
-        w.raw(if i == 0 { "{" } else { "," });
-        w.key(k);
-        w.string(v);
-    }
-    w.byte(b'}');
-    respond(Ok(ApiReply::Data(ok)))
+    ];
+    respond(Ok(ApiReply::data(|w| w.object(fields, |w, v| w.string(v)))))
 }
 
 /// Number of threads of this process (Prometheus reports goroutines).
@@ -83,38 +64,33 @@ pub async fn runtime_info(State(s): State<Arc<Shared>>) -> Response {
     let procs = std::thread::available_parallelism()
         .map(|n| n.get() as i64)
         .unwrap_or(1);
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    w.raw(r#"{"startTime":"#);
-    w.time(Some(s.start_time));
-    w.raw(r#","CWD":"#);
-    w.string(&cwd);
-    w.raw(r#","reloadConfigSuccess":"#);
-    w.bool(rt.reload_config_success);
-    w.raw(r#","lastConfigTime":"#);
-    w.time(rt.last_config_time);
-    w.raw(r#","corruptionCount":"#);
-    w.i64(rt.corruption_count);
-    w.raw(r#","goroutineCount":"#);
-    w.i64(thread_count());
-    w.raw(r#","GOMAXPROCS":"#);
-    w.i64(procs);
-    w.raw(r#","GOMEMLIMIT":"#);
-    w.i64(i64::MAX);
-    w.raw(r#","GOGC":"","GODEBUG":"","storageRetention":"#);
-    w.string(&rt.storage_retention);
-    w.raw(r#","serverTime":"#);
-    w.time(Some(SystemTime::now()));
-    w.byte(b'}');
-    respond(Ok(ApiReply::Data(ok)))
+    respond(Ok(ApiReply::data(|w| {
+        w.raw(r#"{"startTime":"#);
+        w.time(Some(s.start_time));
+        w.raw(r#","CWD":"#);
+        w.string(&cwd);
+        w.raw(r#","reloadConfigSuccess":"#);
+        w.bool(rt.reload_config_success);
+        w.raw(r#","lastConfigTime":"#);
+        w.time(rt.last_config_time);
+        w.raw(r#","corruptionCount":"#);
+        w.i64(rt.corruption_count);
+        w.raw(r#","goroutineCount":"#);
+        w.i64(thread_count());
+        w.raw(r#","GOMAXPROCS":"#);
+        w.i64(procs);
+        w.raw(r#","GOMEMLIMIT":"#);
+        w.i64(i64::MAX);
+        w.raw(r#","GOGC":"","GODEBUG":"","storageRetention":"#);
+        w.string(&rt.storage_retention);
+        w.raw(r#","serverTime":"#);
+        w.time(Some(SystemTime::now()));
+        w.byte(b'}');
+    })))
 }
 
-pub async fn tsdb(State(s): State<Arc<Shared>>, uri: Uri) -> Response {
-    let params = Params::from_query(uri.query());
-    match tokio::task::spawn_blocking(move || tsdb_impl(&s, &params)).await {
-        Ok(r) => respond(r),
-        Err(e) => respond(Err(ApiError::new(ErrorKind::Internal, e.to_string()))),
-    }
+pub async fn tsdb(State(s): State<Arc<Shared>>, UrlQuery(params): UrlQuery) -> Response {
+    blocking(s, params, tsdb_impl).await
 }
 
 fn tsdb_impl(s: &Shared, params: &Params) -> ApiResult {
@@ -131,56 +107,50 @@ fn tsdb_impl(s: &Shared, params: &Params) -> ApiResult {
             .map_err(|e| ApiError::new(ErrorKind::Internal, e))?,
         None => TsdbStats::default(),
     };
-    let mut ok = Success::new();
-    let w = &mut ok.w;
-    w.raw(r#"{"headStats":{"numSeries":"#);
-    w.u64(st.num_series);
-    w.raw(r#","numLabelPairs":"#);
-    w.i64(st.num_label_pairs);
-    w.raw(r#","chunkCount":"#);
-    w.i64(st.chunk_count);
-    w.raw(r#","minTime":"#);
-    w.i64(st.min_time);
-    w.raw(r#","maxTime":"#);
-    w.i64(st.max_time);
-    w.byte(b'}');
-    let lists: [(&str, &Vec<TsdbStat>); 4] = [
-        ("seriesCountByMetricName", &st.series_count_by_metric_name),
-        (
-            "labelValueCountByLabelName",
-            &st.label_value_count_by_label_name,
-        ),
-        (
-            "memoryInBytesByLabelName",
-            &st.memory_in_bytes_by_label_name,
-        ),
-        (
-            "seriesCountByLabelValuePair",
-            &st.series_count_by_label_value_pair,
-        ),
-    ];
-    for (key, list) in lists {
-        w.byte(b',');
-        w.key(key);
-        write_stats(w, list, limit);
-    }
-    w.byte(b'}');
-    Ok(ApiReply::Data(ok))
+    Ok(ApiReply::data(|w| {
+        w.raw(r#"{"headStats":{"numSeries":"#);
+        w.u64(st.num_series);
+        w.raw(r#","numLabelPairs":"#);
+        w.i64(st.num_label_pairs);
+        w.raw(r#","chunkCount":"#);
+        w.i64(st.chunk_count);
+        w.raw(r#","minTime":"#);
+        w.i64(st.min_time);
+        w.raw(r#","maxTime":"#);
+        w.i64(st.max_time);
+        w.byte(b'}');
+        let lists: [(&str, &Vec<TsdbStat>); 4] = [
+            ("seriesCountByMetricName", &st.series_count_by_metric_name),
+            (
+                "labelValueCountByLabelName",
+                &st.label_value_count_by_label_name,
+            ),
+            (
+                "memoryInBytesByLabelName",
+                &st.memory_in_bytes_by_label_name,
+            ),
+            (
+                "seriesCountByLabelValuePair",
+                &st.series_count_by_label_value_pair,
+            ),
+        ];
+        for (key, list) in lists {
+            w.byte(b',');
+            w.key(key);
+            write_stats(w, list, limit);
+        }
+        w.byte(b'}');
+    }))
 }
 
 fn write_stats(w: &mut JsonWriter, list: &[TsdbStat], limit: usize) {
-    w.byte(b'[');
-    for (i, st) in list.iter().take(limit).enumerate() {
-        if i > 0 {
-            w.byte(b',');
-        }
+    w.array(list.iter().take(limit), |w, st| {
         w.raw(r#"{"name":"#);
         w.string(&st.name);
         w.raw(r#","value":"#);
         w.u64(st.value);
         w.byte(b'}');
-    }
-    w.byte(b']');
+    });
 }
 
 pub async fn wal_replay(State(s): State<Arc<Shared>>) -> Response {
@@ -189,13 +159,13 @@ pub async fn wal_replay(State(s): State<Arc<Shared>>) -> Response {
         .as_ref()
         .map(|t| t.wal_replay_status())
         .unwrap_or_default();
-    let mut ok = Success::new();
-    ok.w.raw(r#"{"min":"#);
-    ok.w.i64(st.min);
-    ok.w.raw(r#","max":"#);
-    ok.w.i64(st.max);
-    ok.w.raw(r#","current":"#);
-    ok.w.i64(st.current);
-    ok.w.byte(b'}');
-    respond(Ok(ApiReply::Data(ok)))
+    respond(Ok(ApiReply::data(|w| {
+        w.raw(r#"{"min":"#);
+        w.i64(st.min);
+        w.raw(r#","max":"#);
+        w.i64(st.max);
+        w.raw(r#","current":"#);
+        w.i64(st.current);
+        w.byte(b'}');
+    })))
 }

@@ -1,5 +1,5 @@
-//! Test scaffolding: an in-memory `Queryable` over `VecSeries` and a tiny
-//! query engine that understands number literals, `a+b` of numbers and
+//! Test scaffolding: fixture series in `vigil_model`'s in-memory store and a
+//! tiny query engine that understands number literals, `a+b` of numbers and
 //! plain vector selectors, which is all the HTTP layer needs to be driven.
 
 #![allow(dead_code)]
@@ -10,83 +10,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 
-use vigil_model::storage::{Querier, Queryable, SelectHints, Series, StorageError, VecSeries};
+use vigil_model::memstore::MemStorage;
+use vigil_model::storage::{Queryable, VecSeries};
 use vigil_model::{Labels, MatchOp, Matcher, Sample};
 use vigil_web::*;
-
-pub struct MemStorage {
-    pub series: Vec<VecSeries>,
-}
-
-struct MemQuerier {
-    series: Vec<VecSeries>,
-}
-
-impl Queryable for MemStorage {
-    fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
-        let series = self
-            .series
-            .iter()
-            .filter_map(|s| {
-                let samples: Vec<Sample> = s
-                    .samples
-                    .iter()
-                    .copied()
-                    .filter(|p| p.t >= mint && p.t <= maxt)
-                    .collect();
-                (!samples.is_empty()).then(|| VecSeries {
-                    labels: s.labels.clone(),
-                    samples,
-                })
-            })
-            .collect();
-        Ok(Box::new(MemQuerier { series }))
-    }
-}
-
-impl MemQuerier {
-    fn matching<'a>(&'a self, ms: &'a [Matcher]) -> impl Iterator<Item = &'a VecSeries> + 'a {
-        self.series.iter().filter(move |s| {
-            ms.iter()
-                .all(|m| m.matches(s.labels.get(&m.name).unwrap_or("")))
-        })
-    }
-}
-
-impl Querier for MemQuerier {
-    fn select(
-        &self,
-        _hints: Option<&SelectHints>,
-        matchers: &[Matcher],
-    ) -> Result<Vec<Box<dyn Series>>, StorageError> {
-        let mut out: Vec<VecSeries> = self.matching(matchers).cloned().collect();
-        out.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(out
-            .into_iter()
-            .map(|s| Box::new(s) as Box<dyn Series>)
-            .collect())
-    }
-
-    fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut v: Vec<String> = self
-            .matching(matchers)
-            .filter_map(|s| s.labels.get(name).map(str::to_owned))
-            .collect();
-        v.sort();
-        v.dedup();
-        Ok(v)
-    }
-
-    fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>, StorageError> {
-        let mut v: Vec<String> = self
-            .matching(matchers)
-            .flat_map(|s| s.labels.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
-            .collect();
-        v.sort();
-        v.dedup();
-        Ok(v)
-    }
-}
 
 /// A deliberately small engine: `<number>`, `<number>+<number>`,
 /// `"string"`, `fail` (execution error), `slow` (sleeps 2 s) and selectors
@@ -315,42 +242,40 @@ pub fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> VecSeries {
 pub fn fixture() -> Arc<MemStorage> {
     let pts =
         |v: f64| -> Vec<(i64, f64)> { (0..=40).map(|i| (i * 15_000, v + i as f64)).collect() };
-    Arc::new(MemStorage {
-        series: vec![
-            series(
-                &[
-                    ("__name__", "up"),
-                    ("job", "prometheus"),
-                    ("instance", "localhost:9090"),
-                ],
-                &pts(0.0),
-            ),
-            series(
-                &[
-                    ("__name__", "up"),
-                    ("job", "node"),
-                    ("instance", "localhost:9100"),
-                ],
-                &pts(100.0),
-            ),
-            series(
-                &[
-                    ("__name__", "up"),
-                    ("job", "node"),
-                    ("instance", "localhost:9101"),
-                ],
-                &[(0, f64::NAN), (15_000, f64::INFINITY)],
-            ),
-            series(
-                &[
-                    ("__name__", "http_requests_total"),
-                    ("job", "api"),
-                    ("code", "200"),
-                ],
-                &pts(0.5),
-            ),
-        ],
-    })
+    Arc::new(MemStorage::from_series(vec![
+        series(
+            &[
+                ("__name__", "up"),
+                ("job", "prometheus"),
+                ("instance", "localhost:9090"),
+            ],
+            &pts(0.0),
+        ),
+        series(
+            &[
+                ("__name__", "up"),
+                ("job", "node"),
+                ("instance", "localhost:9100"),
+            ],
+            &pts(100.0),
+        ),
+        series(
+            &[
+                ("__name__", "up"),
+                ("job", "node"),
+                ("instance", "localhost:9101"),
+            ],
+            &[(0, f64::NAN), (15_000, f64::INFINITY)],
+        ),
+        series(
+            &[
+                ("__name__", "http_requests_total"),
+                ("job", "api"),
+                ("code", "200"),
+            ],
+            &pts(0.5),
+        ),
+    ]))
 }
 
 pub fn web_with(opts: WebOptions) -> Web {
@@ -411,4 +336,37 @@ pub async fn post_form(app: &axum::Router, uri: &str, form: &str) -> Reply {
             .expect("request"),
     )
     .await
+}
+
+/// Serves a ready default `Web` on a real 127.0.0.1 listener, writes `raw`
+/// (HTTP/1.1 requests, the last with `Connection: close`) to one
+/// connection, shuts the server down, and returns all that was read back.
+pub async fn raw_exchange(raw: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let web = web_with(WebOptions::default());
+    web.ready_flag().set_ready();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(web.serve(listener, async {
+        let _ = rx.await;
+    }));
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    out
 }

@@ -1,18 +1,19 @@
-//! An in-memory `Queryable` + `Appendable` for rule unit tests and for
-//! tests of the rule manager; not for production data.
+//! An in-memory `Queryable` + `Appendable`: test support for the crates
+//! above the TSDB (PromQL, rules, web), never for production data.
 //!
 //! Appends become visible on commit, out-of-order and conflicting samples
-//! are rejected with the TSDB's errors, so rule evaluation sees the same
-//! outcomes it would against the head.
+//! are rejected with the TSDB's errors, and queriers honour the storage
+//! contract (series sorted by labels, only those with samples in range), so
+//! code under test sees the outcomes it would against the head.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use vigil_model::storage::{
+use crate::storage::{
     Appendable, Appender, Querier, Queryable, SelectHints, Series, SeriesRef, StorageError,
     VecSeries,
 };
-use vigil_model::{Labels, Matcher, Sample};
+use crate::{Labels, Matcher, Sample};
 
 type SeriesMap = BTreeMap<Labels, Vec<Sample>>;
 
@@ -27,7 +28,17 @@ impl MemStorage {
         Self::default()
     }
 
-    /// Adds samples directly (test input), keeping each series sorted.
+    /// A store holding `series` (test input; see [`MemStorage::add`]).
+    pub fn from_series(series: impl IntoIterator<Item = VecSeries>) -> Self {
+        let s = Self::new();
+        for v in series {
+            s.add(v.labels, &v.samples);
+        }
+        s
+    }
+
+    /// Adds samples directly (test input), keeping each series sorted; of
+    /// two samples at one timestamp the one already there stays.
     pub fn add(&self, labels: Labels, samples: &[Sample]) {
         let mut m = self.series.write().unwrap_or_else(|e| e.into_inner());
         let v = m.entry(labels).or_default();
@@ -228,6 +239,46 @@ mod tests {
                 .unwrap()
                 .len(),
             0
+        );
+    }
+
+    #[test]
+    fn queriers_keep_the_storage_contract() {
+        let l = |job: &str, inst: &str| {
+            Labels::from_pairs(&[("__name__", "up"), ("job", job), ("instance", inst)])
+        };
+        let series = |labels: Labels, ts: &[i64]| VecSeries {
+            labels,
+            samples: ts.iter().map(|&t| Sample::new(t, t as f64)).collect(),
+        };
+        let s = MemStorage::from_series([
+            series(l("b", "1"), &[30, 10, 20]),
+            series(l("a", "2"), &[100]),
+            series(l("a", "1"), &[5, 15]),
+        ]);
+        let q = s.querier(10, 20).unwrap();
+        let got: Vec<(Labels, Vec<i64>)> = q
+            .select(None, &[Matcher::equal("__name__", "up")])
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let mut it = x.iter();
+                let mut ts = Vec::new();
+                while let Some(p) = it.next().unwrap() {
+                    ts.push(p.t);
+                }
+                (x.labels().clone(), ts)
+            })
+            .collect();
+        // Sorted by labels, cut to the range, series without samples gone.
+        assert_eq!(
+            got,
+            vec![(l("a", "1"), vec![15]), (l("b", "1"), vec![10, 20])]
+        );
+        assert_eq!(q.label_values("job", &[]).unwrap(), ["a", "b"]);
+        assert_eq!(
+            q.label_names(&[Matcher::equal("job", "b")]).unwrap(),
+            ["__name__", "instance", "job"]
         );
     }
 }

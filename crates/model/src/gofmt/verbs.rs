@@ -1,8 +1,12 @@
-//! Go's `fmt` number formatting as templates see it: `%v`/`%g` (strconv's
-//! shortest or precision-bounded `g`), `%e`, `%f`, and `printf` verbs.
+//! Go's `fmt` float verbs with a precision: `%.Ng`, `%.Ne`, `%.Nf` (and
+//! their bare forms), as templates' `printf`, the humanize functions and
+//! error messages (`%f`) print floats.
 //!
 //! Rust's float formatting gives correctly rounded digits; this module only
-//! lays those digits out the way Go does (exponent thresholds, `e+06`).
+//! lays those digits out the way Go does (exponent thresholds, `e+06`). The
+//! shortest forms are [`format_float`]'s.
+
+use super::{format_float, FloatFormat};
 
 /// Decimal digits of a finite, non-zero |v|: (digits without trailing zeros,
 /// decimal point position) so that v = 0.d1d2... x 10^dp.
@@ -94,8 +98,8 @@ fn lay_f(neg: bool, d: &str, dp: i32, frac: usize) -> String {
 /// (what `%v` and `{{ $value }}` print).
 pub fn format_g(v: f64, prec: Option<usize>, upper: bool) -> String {
     if prec.is_none() {
-        // The shortest form is vigil_model::gofmt's (Go's tie rule).
-        let s = vigil_model::gofmt::format_float(v, vigil_model::gofmt::FloatFormat::G);
+        // The shortest form is format_float's (Go's tie rule).
+        let s = format_float(v, FloatFormat::G);
         return if upper { s.replace('e', "E") } else { s };
     }
     if let Some(s) = special(v) {
@@ -128,7 +132,7 @@ pub fn format_g(v: f64, prec: Option<usize>, upper: bool) -> String {
     lay_f(neg, &d, dp, (p - dp).max(0) as usize)
 }
 
-/// `%e` with `prec` decimals (default 6).
+/// `%e` (`%E` when `upper`) with `prec` decimals (default 6).
 pub fn format_e(v: f64, prec: usize, upper: bool) -> String {
     if let Some(s) = special(v) {
         return s;
@@ -141,7 +145,7 @@ pub fn format_e(v: f64, prec: usize, upper: bool) -> String {
     lay_e(neg, &d, dp, prec, upper)
 }
 
-/// `%f` with `prec` decimals (default 6).
+/// `%f` with `prec` decimals (default 6): `%f` is `format_f(v, 6)`.
 pub fn format_f(v: f64, prec: usize) -> String {
     if let Some(s) = special(v) {
         return s;
@@ -192,5 +196,62 @@ mod tests {
         assert_eq!(format_f(3.25159, 2), "3.25");
         assert_eq!(format_f(2.5, 0), "2");
         assert_eq!(format_f(1.0, 6), "1.000000");
+    }
+
+    #[test]
+    fn specials_as_go_prints_them() {
+        // `%f` of the values the `@` bounds and timestamp errors show.
+        assert_eq!(format_f(f64::INFINITY, 6), "+Inf");
+        assert_eq!(format_f(f64::NEG_INFINITY, 6), "-Inf");
+        assert_eq!(format_f(f64::NAN, 6), "NaN");
+        assert_eq!(format_f(-0.0, 6), "-0.000000");
+        assert_eq!(format_f(1e19, 6), "10000000000000000000.000000");
+        assert_eq!(format_e(f64::NEG_INFINITY, 2, true), "-Inf");
+        assert_eq!(format_e(1234.5678, 2, true), "1.23E+03");
+        assert_eq!(format_g(1234567.0, None, true), "1.234567E+06");
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Without a precision `%g` is the shortest form; 17 digits always
+        /// read back to the same float.
+        #[test]
+        fn g_shortest_and_full_precision(v in any::<f64>()) {
+            prop_assert_eq!(format_g(v, None, false), format_float(v, FloatFormat::G));
+            if v.is_finite() {
+                let back: f64 = format_g(v, Some(17), false).parse().unwrap();
+                prop_assert_eq!(back, v);
+            }
+        }
+
+        /// `%.Nf` is within half a unit of its last decimal.
+        #[test]
+        fn f_rounds_to_its_decimals(v in -1e12f64..1e12, p in 0usize..10) {
+            let s = format_f(v, p);
+            let back: f64 = s.parse().unwrap();
+            let half = 0.5 * 10f64.powi(-(p as i32));
+            prop_assert!((back - v).abs() <= half * (1.0 + 1e-6) + v.abs() * 1e-15, "{} {}", v, s);
+            prop_assert_eq!(s.split_once('.').map_or(0, |(_, f)| f.len()), p);
+        }
+
+        /// `%.Ne` has one digit before the point, N after, a signed
+        /// exponent of at least two digits, and is within half a unit of
+        /// its last digit.
+        #[test]
+        fn e_layout_and_rounding(v in any::<f64>().prop_filter("finite non-zero", |v| v.is_finite() && *v != 0.0), p in 0usize..16) {
+            let s = format_e(v, p, false);
+            let (mant, exp) = s.split_once('e').unwrap();
+            let digits = mant.trim_start_matches('-');
+            prop_assert_eq!(digits.len(), if p == 0 { 1 } else { p + 2 }, "{}", s);
+            prop_assert!(exp.len() >= 3 && (exp.starts_with('+') || exp.starts_with('-')), "{}", s);
+            let back: f64 = s.parse().unwrap();
+            let rel = ((back - v) / v).abs();
+            prop_assert!(rel <= 0.5 * 10f64.powi(-(p as i32)) * (1.0 + 1e-9), "{} {}", v, s);
+        }
     }
 }
