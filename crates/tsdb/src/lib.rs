@@ -25,3 +25,6 @@ pub mod tombstones;
 pub mod tools;
 
 mod binfmt;
+
+#[doc(hidden)]
+pub mod fuzz;

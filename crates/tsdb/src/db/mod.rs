@@ -9,9 +9,11 @@
 
 pub mod merge;
 mod options;
+mod read_only;
 mod snapshot;
 
 pub use options::{DbOptions, DEFAULT_RETENTION};
+pub use read_only::ReadOnlyDb;
 pub use snapshot::SnapshotStats;
 
 use std::collections::{HashMap, HashSet};
@@ -29,7 +31,6 @@ use crate::compact::{
 };
 use crate::head::{Head, HeadOptions};
 use crate::meta::{sync_dir, write_meta, Ulid};
-use merge::MergeQuerier;
 
 /// Name of the lock file, as Prometheus names it.
 pub const LOCK_FILENAME: &str = "lock";
@@ -622,25 +623,12 @@ fn count_quarantined(dir: &Path) -> u64 {
 
 impl Queryable for Db {
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
-        let mut qs: Vec<Box<dyn Querier>> = Vec::new();
-        for b in self.blocks().iter() {
-            if b.meta().overlaps_closed(mint, maxt) {
-                qs.push(Box::new(b.querier(mint, maxt)));
-            }
-        }
-        let h = &self.inner.head;
-        let hmin = h
-            .ooo_time_range()
-            .map_or(h.min_time(), |(a, _)| a.min(h.min_time()));
-        if hmin != i64::MAX && h.max_time() >= mint {
-            qs.push(Box::new(h.head_querier(mint.max(hmin), maxt)));
-        }
-        if qs.len() == 1 {
-            if let Some(q) = qs.pop() {
-                return Ok(q);
-            }
-        }
-        Ok(Box::new(MergeQuerier::new(qs)))
+        Ok(read_only::blocks_and_head_querier(
+            &self.blocks(),
+            &self.inner.head,
+            mint,
+            maxt,
+        ))
     }
 }
 

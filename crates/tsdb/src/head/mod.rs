@@ -15,6 +15,7 @@ mod compaction;
 mod delete;
 mod index;
 mod querier;
+mod read_only;
 mod replay;
 mod replay_status;
 mod series;
@@ -25,6 +26,7 @@ pub use appender::HeadAppender;
 pub use compaction::{CompactionSeries, CompactionSeriesIter};
 pub use querier::HeadQuerier;
 pub use replay_status::{WalReplayProgress, WalReplayStatus};
+pub(crate) use series::{compute_chunk_end_time, range_for_timestamp};
 pub use stats::{CardinalityStat, HeadCardinality};
 
 use crate::head_chunks::{ChunkDiskMapper, HeadChunksError};
@@ -307,37 +309,7 @@ impl Head {
         })?;
         let mapper =
             ChunkDiskMapper::open_with_size(&dir.join("chunks_head"), opts.head_chunk_file_size)?;
-        let mut inner = HeadInner {
-            opts: opts.clone(),
-            dir: dir.to_path_buf(),
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(Shard {
-                        series: FastMap::default(),
-                    })
-                })
-                .collect(),
-            hashes: (0..SHARDS)
-                .map(|_| Mutex::new(HashShard::default()))
-                .collect(),
-            postings: RwLock::new(Postings::default()),
-            symbols: RwLock::new(Symbols::default()),
-            next_ref: AtomicU64::new(1),
-            min_time: AtomicI64::new(i64::MAX),
-            max_time: AtomicI64::new(i64::MIN),
-            ooo_min_time: AtomicI64::new(i64::MAX),
-            ooo_max_time: AtomicI64::new(i64::MIN),
-            min_valid_time: AtomicI64::new(opts.min_valid_time),
-            wbl_max_time: AtomicI64::new(i64::MIN),
-            wal: None,
-            chunks: mapper,
-            stats: HeadStats::default(),
-            tombstones: RwLock::new(FastMap::default()),
-            disk: crate::disk_full::DiskFull::new(dir),
-            limit_log: series_limit::SeriesLimitLog::default(),
-            truncate_mtx: Mutex::new(()),
-            closed: AtomicBool::new(false),
-        };
+        let mut inner = HeadInner::new(dir, &opts, mapper);
         let started = std::time::Instant::now();
         replay::replay(&mut inner)?;
         inner
@@ -521,6 +493,41 @@ impl Queryable for Head {
 }
 
 impl HeadInner {
+    /// An empty head over `dir` (replay fills it).
+    fn new(dir: &Path, opts: &HeadOptions, mapper: ChunkDiskMapper) -> HeadInner {
+        HeadInner {
+            opts: opts.clone(),
+            dir: dir.to_path_buf(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        series: FastMap::default(),
+                    })
+                })
+                .collect(),
+            hashes: (0..SHARDS)
+                .map(|_| Mutex::new(HashShard::default()))
+                .collect(),
+            postings: RwLock::new(Postings::default()),
+            symbols: RwLock::new(Symbols::default()),
+            next_ref: AtomicU64::new(1),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            ooo_min_time: AtomicI64::new(i64::MAX),
+            ooo_max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(opts.min_valid_time),
+            wbl_max_time: AtomicI64::new(i64::MIN),
+            wal: None,
+            chunks: mapper,
+            stats: HeadStats::default(),
+            tombstones: RwLock::new(FastMap::default()),
+            disk: crate::disk_full::DiskFull::new(dir),
+            limit_log: series_limit::SeriesLimitLog::default(),
+            truncate_mtx: Mutex::new(()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
     /// Looks a series up by labels, creating it (and logging its series
     /// record to the WAL before anyone can append to it) if needed.
     pub(crate) fn get_or_create(

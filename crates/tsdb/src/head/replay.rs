@@ -2,6 +2,9 @@
 //! `chunks_head/`, then the last WAL checkpoint, then the WAL segments after
 //! it, as Prometheus does. Corrupt chunk files and a corrupt WAL tail are
 //! repaired (logged with what was dropped); replay never fails on bad data.
+//! A read-only head (its chunk mapper opened read-only) repairs nothing:
+//! it keeps what precedes a fault, and a torn WAL tail is just the end of
+//! what a running server has written so far.
 
 use super::index::FastMap;
 use super::series::{Applied, ApplyCtx, ChunkMeta};
@@ -78,7 +81,12 @@ fn replay_all(h: &mut HeadInner) -> Result<(), HeadError> {
         ohi: i64::MIN,
         ..Default::default()
     };
-    st.mmapped = load_mmapped(h)?;
+    let ro = h.chunks.is_read_only();
+    st.mmapped = if ro {
+        load_mmapped_read_only(h)
+    } else {
+        load_mmapped(h)?
+    };
     if !h.opts.wal_enabled {
         return Ok(());
     }
@@ -115,13 +123,38 @@ fn replay_all(h: &mut HeadInner) -> Result<(), HeadError> {
             "WAL segments are not sequential after {last_good}; removing the later ones"
         );
         h.stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
-        for s in &segs[pos + 1..] {
-            std::fs::remove_file(&s.path).map_err(|e| WalError::io("removing", &s.path, e))?;
+        if !ro {
+            for s in &segs[pos + 1..] {
+                std::fs::remove_file(&s.path).map_err(|e| WalError::io("removing", &s.path, e))?;
+            }
         }
         segs.truncate(pos + 1);
     }
+    let last_seg = segs.last().map(|s| s.index);
     match replay_segments(h, &wal_dir, segs, &mut st) {
         Ok(()) => {}
+        Err(HeadError::Wal(WalError::Corruption {
+            segment,
+            offset,
+            reason,
+            ..
+        })) if ro => {
+            // A server may be writing this very segment.
+            if Some(segment) == last_seg {
+                tracing::debug!(
+                    segment,
+                    offset,
+                    "WAL read up to a torn or partial record ({reason}); taking it as the end"
+                );
+            } else {
+                h.stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    segment,
+                    offset,
+                    "WAL corruption ({reason}); the read-only view ends there"
+                );
+            }
+        }
         Err(HeadError::Wal(WalError::Corruption {
             segment,
             offset,
@@ -165,6 +198,7 @@ fn replay_all(h: &mut HeadInner) -> Result<(), HeadError> {
     h.update_time_range(st.lo, st.hi);
     h.update_ooo_range(st.olo, st.ohi);
     h.stats.chunks.fetch_add(st.chunks, Ordering::Relaxed);
+    h.chunks.freeze();
     tracing::info!(
         series = st.series,
         samples = st.samples_applied,
@@ -291,6 +325,26 @@ fn load_mmapped(h: &HeadInner) -> Result<FastMap<u64, Vec<ChunkMeta>>, HeadError
     tracing::error!("head chunk files could not be repaired; ignoring them");
     out.clear();
     Ok(out)
+}
+
+/// `load_mmapped` for a read-only head: the chunks before the first fault
+/// are kept, nothing is repaired (a torn chunk at the end of the last file
+/// is one a server is still writing).
+fn load_mmapped_read_only(h: &HeadInner) -> FastMap<u64, Vec<ChunkMeta>> {
+    let mut out: FastMap<u64, Vec<ChunkMeta>> = FastMap::default();
+    let res = h.chunks.iterate_all(|m| {
+        if !m.out_of_order && m.encoding == Encoding::Xor.as_u8() {
+            out.entry(m.series_ref).or_default().push(ChunkMeta {
+                r: m.chunk_ref,
+                mint: m.mint,
+                maxt: m.maxt,
+            });
+        }
+    });
+    if let Err(e) = res {
+        tracing::debug!("head chunk files read up to a fault, the WAL supplies the rest: {e}");
+    }
+    out
 }
 
 /// Samples handed from the reader thread to the applying one at a time.

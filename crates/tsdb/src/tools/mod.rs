@@ -9,11 +9,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use vigil_model::storage::{Querier, StorageError};
+use vigil_model::storage::{Queryable, StorageError};
 use vigil_model::{Labels, Matcher, Sample, METRIC_NAME};
 
 use crate::block::{list_block_dirs, Block};
-use crate::db::merge::MergeQuerier;
 use crate::meta::BlockMeta;
 
 mod verify;
@@ -270,9 +269,10 @@ impl fmt::Display for AnalyzeReport {
     }
 }
 
-/// Calls `f` for every sample in `[mint, maxt]` of every series of `dir`'s
-/// blocks matching `matchers` (every named series when empty), series in label
-/// order, samples in time order; overlapping blocks are merged.
+/// Calls `f` for every sample in `[mint, maxt]` of every series of `dir`
+/// matching `matchers` (every named series when empty), series in label
+/// order, samples in time order. Like promtool's, it reads the blocks and
+/// the head (WAL and `chunks_head/`, replayed read-only), merging overlaps.
 pub fn dump(
     dir: &Path,
     mint: i64,
@@ -280,13 +280,8 @@ pub fn dump(
     matchers: &[Matcher],
     mut f: impl FnMut(&Labels, Sample) -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
-    let blocks = open_blocks(dir)?;
-    let queriers: Vec<Box<dyn Querier>> = blocks
-        .iter()
-        .filter(|b| b.meta().overlaps_closed(mint, maxt))
-        .map(|b| Box::new(b.querier(mint, maxt)) as Box<dyn Querier>)
-        .collect();
-    let q = MergeQuerier::new(queriers);
+    let db = crate::db::ReadOnlyDb::open(dir)?;
+    let q = db.querier(mint, maxt)?;
     let every;
     let matchers = if matchers.is_empty() {
         every = [Matcher::new(vigil_model::MatchOp::Regex, METRIC_NAME, ".+")
