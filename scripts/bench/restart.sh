@@ -106,7 +106,7 @@ record() {
 }
 
 measure_one() { # system run
-  local sys=$1 run=$2 dir="$WORK/copy" pid secs hwm rss port logf series samples
+  local sys=$1 run=$2 dir="$WORK/copy" pid secs hwm rss port logf series samples cpu
   rm -rf "$dir"
   cp -a "$WORK/prom" "$dir"
   sync
@@ -124,14 +124,17 @@ measure_one() { # system run
   pid=$!
   secs=$(ready_wait "http://127.0.0.1:$port/-/ready" $pid 3600)
   hwm=$(kb VmHWM $pid)
+  # CPU seconds (user + system) spent until ready: less sensitive than
+  # wall time to other load on a shared machine.
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat")
   sleep 10
   rss=$(kb VmRSS $pid)
   series=$(metric $port prometheus_tsdb_head_series || true)
-  samples=$(query $port "count_over_time(node_cpu_seconds_total{instance=\"127.0.0.1:$PORT_BASE\",cpu=\"0\",mode=\"idle\"}[3h])" $(($(date +%s) + 7200)) || true)
+  samples=$(query $port "count_over_time(node_cpu_seconds_total{instance=\"127.0.0.1:$PORT_BASE\",cpu=\"0\",mode=\"idle\"}[1d])" $(($(date +%s) + 43200)) || true)
   kill -TERM $pid
   wait $pid || true
-  printf '%-10s run %d: ready %6.1f s  peak RSS %6d MiB  RSS+10s %6d MiB  head series %s  samples of one series %s\n' \
-    "$sys" "$run" "$secs" $((hwm / 1024)) $((rss / 1024)) "${series:-?}" "${samples:-?}"
+  printf '%-10s run %d: ready %6.1f s (CPU %6s s, load %s)  peak RSS %6d MiB  RSS+10s %6d MiB  head series %s  samples of one series %s\n' \
+    "$sys" "$run" "$secs" "$cpu" "$(cut -d' ' -f1 /proc/loadavg)" $((hwm / 1024)) $((rss / 1024)) "${series:-?}" "${samples:-?}"
   rm -rf "$dir"
 }
 

@@ -64,6 +64,15 @@ struct ReplayState {
 }
 
 pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
+    // Nothing reads the postings before replay ends: build them unsorted
+    // and sort each list once.
+    write(&h.postings).begin_bulk();
+    let res = replay_all(h);
+    write(&h.postings).end_bulk();
+    res
+}
+
+fn replay_all(h: &mut HeadInner) -> Result<(), HeadError> {
     let mut st = ReplayState {
         head_max: i64::MIN,
         lo: i64::MAX,

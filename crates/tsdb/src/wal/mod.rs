@@ -343,11 +343,19 @@ impl Wal {
     /// Flushes and fsyncs the current segment (the hook for a periodic
     /// fsync policy).
     pub fn sync(&self) -> Result<(), WalError> {
-        let mut w = self.lock();
-        w.flush_pending(&self.stats)?;
-        w.segment
-            .sync_data()
-            .map_err(|e| WalError::io("syncing", &w.segment_path, e))
+        // fsync outside the lock (on a duplicate descriptor of the same
+        // file), so appenders are not held up for the device's flush.
+        let (file, path) = {
+            let mut w = self.lock();
+            w.flush_pending(&self.stats)?;
+            let f = w
+                .segment
+                .try_clone()
+                .map_err(|e| WalError::io("syncing", &w.segment_path, e))?;
+            (f, w.segment_path.clone())
+        };
+        file.sync_data()
+            .map_err(|e| WalError::io("syncing", &path, e))
     }
 
     /// Deletes every segment with an index below `index` (never the one
