@@ -18,13 +18,58 @@ use crate::expfmt::{Escaped, Format, MetricType};
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A label set packed into one allocation, `name 0xff value 0xff ...`
+/// (0xff never occurs in UTF-8). The cache holds one per scraped series, so
+/// this is most of its memory: a `Labels` costs two allocations per label.
+/// The `Labels` form is rebuilt only when a sample needs it (a series the
+/// head does not know by ref, staleness markers).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub(crate) struct PackedLabels(Box<[u8]>);
+
+const PACK_SEP: u8 = 0xff;
+
+impl PackedLabels {
+    pub fn pack(labels: &Labels) -> Self {
+        let n: usize = labels
+            .iter()
+            .map(|l| l.name.len() + l.value.len() + 2)
+            .sum();
+        let mut b = Vec::with_capacity(n);
+        for l in labels {
+            b.extend_from_slice(l.name.as_bytes());
+            b.push(PACK_SEP);
+            b.extend_from_slice(l.value.as_bytes());
+            b.push(PACK_SEP);
+        }
+        PackedLabels(b.into_boxed_slice())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn unpack(&self) -> Labels {
+        let mut parts = self.0.split(|&b| b == PACK_SEP);
+        let mut out = Vec::new();
+        while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+            // Packed from `String`s: always valid UTF-8.
+            out.push(vigil_model::Label::new(
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(value),
+            ));
+        }
+        // The trailing separator leaves one empty part, never a name.
+        Labels::from_sorted(out)
+    }
+}
+
 /// One cached exposition line.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub sref: SeriesRef,
     /// Final labels (target labels attached, metric relabeling applied).
     /// Empty when relabeling dropped the series.
-    pub labels: Labels,
+    pub labels: PackedLabels,
     /// Stamp of the last append this line appeared in.
     pub last_stamp: u64,
     /// Stamp of the last append it appeared in without an explicit
@@ -108,7 +153,7 @@ impl ScrapeCache {
     pub fn insert_seen(&mut self, key: &str, sref: SeriesRef, labels: Labels, tracked: bool) {
         let entry = Entry {
             sref,
-            labels,
+            labels: PackedLabels::pack(&labels),
             last_stamp: 0,
             seen: 0,
             seen_before: 0,
@@ -177,19 +222,19 @@ impl ScrapeCache {
         if self.carried != self.tracked_prev {
             for e in self.series.values() {
                 if e.seen == prev && prev > 0 && !e.dropped() {
-                    f(&e.labels);
+                    f(&e.labels.unpack());
                 }
             }
         }
         if !self.retired.is_empty() {
-            let live: std::collections::HashSet<&Labels> = self
+            let live: std::collections::HashSet<&PackedLabels> = self
                 .series
                 .values()
                 .filter(|e| e.seen == self.stamp)
                 .map(|e| &e.labels)
                 .collect();
             for (labels, seen) in &self.retired {
-                if *seen == prev && prev > 0 && !live.contains(labels) {
+                if *seen == prev && prev > 0 && !live.contains(&PackedLabels::pack(labels)) {
                     f(labels);
                 }
             }
@@ -228,7 +273,7 @@ impl ScrapeCache {
             .series
             .drain()
             .filter(|(_, e)| !e.dropped())
-            .map(|(_, e)| (e.labels, e.seen))
+            .map(|(_, e)| (e.labels.unpack(), e.seen))
             .collect();
         self.carried = 0;
         self.tracked_now = 0;

@@ -265,6 +265,8 @@ pub(crate) struct HeadInner {
     pub(crate) tombstones: RwLock<FastMap<u64, Vec<(i64, i64)>>>,
     truncate_mtx: Mutex<()>,
     closed: AtomicBool,
+    /// Buffers of finished appenders, reused by the next ones.
+    pub(crate) appender_bufs: Mutex<Vec<appender::AppenderBufs>>,
 }
 
 /// The head block. Cheap to clone (a handle).
@@ -323,6 +325,7 @@ impl Head {
             tombstones: RwLock::new(FastMap::default()),
             truncate_mtx: Mutex::new(()),
             closed: AtomicBool::new(false),
+            appender_bufs: Mutex::new(Vec::new()),
         };
         let started = std::time::Instant::now();
         replay::replay(&mut inner)?;
