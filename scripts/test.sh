@@ -25,8 +25,10 @@ cargo build --locked --bin vigil
 
 echo "== tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  # Doc tests first: nextest cannot run them, and its summary should be
+  # the last thing a reader sees.
   cargo test --workspace --locked --doc
+  cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
 fi

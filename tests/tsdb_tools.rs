@@ -193,3 +193,77 @@ fn verify_names_a_corrupt_block() {
     );
     assert!(all.contains(&ulid), "{all}");
 }
+
+/// Samples at rates that make Prometheus's head cut chunks away from 120
+/// samples: 7 s (fewer, larger chunks), a series starting mid-window, and a
+/// rate jump from 60 s to 1 s (the 240-sample cap).
+fn openmetrics_mixed_rates() -> String {
+    let mut rows: Vec<(i64, String)> = Vec::new();
+    for i in 0..(5 * 3600 / 7) {
+        let t = START + i * 7;
+        rows.push((t, format!("seven_seconds{{k=\"a\"}} {} {t}", i % 97)));
+    }
+    for i in 0..(3 * 3600 / 15) {
+        let t = START + 50 * 60 + i * 15;
+        rows.push((t, format!("late_start {} {t}", i * 3)));
+    }
+    let mut t = START;
+    while t < START + 2 * 3600 {
+        rows.push((t, format!("rate_jump {} {t}", t % 1000)));
+        t += if t < START + 40 * 60 { 60 } else { 1 };
+    }
+    rows.sort_by_key(|r| r.0);
+    let mut out = String::new();
+    for (_, r) in &rows {
+        writeln!(out, "{r}").unwrap();
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// `tsdb list` rows without the ULID and size columns, by min time.
+fn list_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f[1..7].iter().map(|s| s.to_string()).collect()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn backfill_cuts_chunks_like_promtool() {
+    let Some(promtool) = peer("promtool") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.om");
+    std::fs::write(&input, openmetrics_mixed_rates()).unwrap();
+    let ours = dir.path().join("vigil");
+    let theirs = dir.path().join("promtool");
+    run(Command::new(vigil_bin())
+        .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+        .arg(&input)
+        .arg(&ours));
+    run(Command::new(&promtool)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(&theirs));
+    let a = list_rows(&run(Command::new(vigil_bin())
+        .args(["tsdb", "list"])
+        .arg(&ours)));
+    let b = list_rows(&run(Command::new(&promtool)
+        .args(["tsdb", "list"])
+        .arg(&theirs)));
+    assert_eq!(a.len(), 3, "{a:?}");
+    // MIN TIME, MAX TIME, DURATION, NUM SAMPLES, NUM CHUNKS, NUM SERIES.
+    assert_eq!(a, b, "vigil's blocks differ from promtool's");
+    assert_eq!(
+        promtool_dump(&promtool, &ours),
+        promtool_dump(&promtool, &theirs)
+    );
+}

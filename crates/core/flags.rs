@@ -45,14 +45,6 @@ pub struct ServerFlags {
     #[arg(long = "web.cors.origin", default_value = ".*")]
     pub cors_origin: String,
 
-    /// Maximum duration before timing out read of the request.
-    #[arg(long = "web.read-timeout", default_value = "5m")]
-    pub read_timeout: String,
-
-    /// Maximum number of simultaneous connections.
-    #[arg(long = "web.max-connections", default_value_t = 512)]
-    pub max_connections: usize,
-
     /// Base path for metrics storage.
     #[arg(long = "storage.tsdb.path", default_value = "data/")]
     pub tsdb_path: String,
@@ -154,8 +146,38 @@ pub struct ServerFlags {
     #[arg(long = "log.format", default_value = "logfmt", value_parser = ["logfmt", "json"])]
     pub log_format: String,
 
+    /// Comma-separated feature flags to enable. Vigil acts on
+    /// `promql-experimental-functions`; other names are accepted and logged.
+    #[arg(long = "enable-feature", value_name = "FEATURE")]
+    pub enable_feature: Vec<String>,
+
     #[command(flatten)]
     pub ignored: IgnoredFlags,
+}
+
+/// What `--enable-feature` switched on.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Features {
+    /// `promql-experimental-functions`: `sort_by_label`,
+    /// `sort_by_label_desc`, `mad_over_time`.
+    pub promql_experimental_functions: bool,
+    /// Names Vigil accepts but does not act on, for a log line.
+    pub ignored: Vec<String>,
+}
+
+impl ServerFlags {
+    /// The `--enable-feature` values, split at commas as Prometheus does.
+    pub fn features(&self) -> Features {
+        let mut f = Features::default();
+        for name in self.enable_feature.iter().flat_map(|v| v.split(',')) {
+            match name.trim() {
+                "" => {}
+                "promql-experimental-functions" => f.promql_experimental_functions = true,
+                other => f.ignored.push(other.to_string()),
+            }
+        }
+        f
+    }
 }
 
 /// Prometheus flags that Vigil accepts so command lines keep working, but
@@ -172,6 +194,10 @@ pub struct IgnoredFlags {
     pub user_assets: Option<String>,
     #[arg(long = "web.page-title", hide = true)]
     pub page_title: Option<String>,
+    #[arg(long = "web.read-timeout", hide = true)]
+    pub read_timeout: Option<String>,
+    #[arg(long = "web.max-connections", hide = true)]
+    pub max_connections: Option<String>,
     #[arg(long = "storage.tsdb.head-chunks-write-queue-size", hide = true)]
     pub head_chunks_write_queue_size: Option<String>,
     #[arg(long = "storage.tsdb.wal-segment-size", hide = true)]
@@ -218,8 +244,6 @@ pub struct IgnoredFlags {
     pub alertmanager_drain_queue: Option<String>,
     #[arg(long = "auto-gomemlimit.ratio", hide = true)]
     pub auto_gomemlimit_ratio: Option<String>,
-    #[arg(long = "enable-feature", hide = true)]
-    pub enable_feature: Vec<String>,
 }
 
 impl IgnoredFlags {
@@ -236,6 +260,8 @@ impl IgnoredFlags {
         note(self.local_assets.is_some(), "web.local-assets");
         note(self.user_assets.is_some(), "web.user-assets");
         note(self.page_title.is_some(), "web.page-title");
+        note(self.read_timeout.is_some(), "web.read-timeout");
+        note(self.max_connections.is_some(), "web.max-connections");
         note(
             self.head_chunks_write_queue_size.is_some(),
             "storage.tsdb.head-chunks-write-queue-size",
@@ -325,7 +351,38 @@ impl IgnoredFlags {
             self.auto_gomemlimit_ratio.is_some(),
             "auto-gomemlimit.ratio",
         );
-        note(!self.enable_feature.is_empty(), "enable-feature");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        flags: ServerFlags,
+    }
+
+    fn features(args: &[&str]) -> Features {
+        let mut argv = vec!["vigil"];
+        argv.extend_from_slice(args);
+        Cmd::parse_from(argv).flags.features()
+    }
+
+    #[test]
+    fn enable_feature_lists_split_at_commas() {
+        assert_eq!(features(&[]), Features::default());
+        let f = features(&[
+            "--enable-feature=exemplar-storage,promql-experimental-functions",
+            "--enable-feature=native-histograms",
+        ]);
+        assert!(f.promql_experimental_functions);
+        assert_eq!(f.ignored, ["exemplar-storage", "native-histograms"]);
+        assert!(
+            !features(&["--enable-feature=promql-per-step-stats"]).promql_experimental_functions
+        );
     }
 }

@@ -48,6 +48,9 @@ enum Command {
     /// Check configuration files (like `promtool check`).
     #[command(subcommand)]
     Check(check::CheckCommand),
+    /// Unit-test rule files (like `promtool test rules`).
+    #[command(subcommand)]
+    Test(check::TestCommand),
     /// Evaluate a PromQL expression against a server or a data directory.
     Promql(cli::PromqlArgs),
     /// Query series, label names or label values from a server.
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Check(cmd)) => ExitCode::from(check::run(cmd) as u8),
+        Some(Command::Test(cmd)) => ExitCode::from(check::run_test(cmd) as u8),
         Some(Command::Promql(args)) => {
             let code = cli::run_promql(
                 &args,
@@ -100,14 +104,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// `vigil promql --data DIR`: an engine over a data directory.
+/// `vigil promql --data DIR`: an engine over a data directory, opened
+/// read-only (no lock, nothing written), so a server may be running on it.
 fn open_local_engine(
     dir: &std::path::Path,
 ) -> Result<std::sync::Arc<dyn vigil_web::QueryEngine>, String> {
-    Err(format!(
-        "--data {}: reading a data directory directly is not available yet; query a running server with --server",
-        dir.display()
-    ))
+    use std::sync::Arc;
+    use vigil_promql::engine::{Engine, EngineOptions};
+    let db = vigil_tsdb::db::ReadOnlyDb::open(dir).map_err(|e| e.to_string())?;
+    Ok(Arc::new(vigil_web::PromqlEngine::new(
+        Arc::new(Engine::new(EngineOptions::default())),
+        Arc::new(db),
+    )))
 }
 
 fn server_main(flags: flags::ServerFlags) -> anyhow::Result<()> {

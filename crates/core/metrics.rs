@@ -9,13 +9,18 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use vigil_rules::group::GroupMetrics;
+use vigil_rules::manager::RuleManager;
+use vigil_rules::notifier::Notifier;
 use vigil_tsdb::db::Db;
 
-/// One exported value.
+/// One exported value. Stats of the same name must be adjacent; they form
+/// one metric family with different label sets.
 pub struct Stat {
     pub name: &'static str,
     pub help: &'static str,
     pub counter: bool,
+    pub labels: Vec<(String, String)>,
     pub value: f64,
 }
 
@@ -24,6 +29,7 @@ fn counter(name: &'static str, help: &'static str, v: &AtomicU64) -> Stat {
         name,
         help,
         counter: true,
+        labels: Vec::new(),
         value: v.load(Ordering::Relaxed) as f64,
     }
 }
@@ -33,8 +39,20 @@ fn gauge(name: &'static str, help: &'static str, value: f64) -> Stat {
         name,
         help,
         counter: false,
+        labels: Vec::new(),
         value,
     }
+}
+
+impl Stat {
+    fn with_label(mut self, name: &str, value: &str) -> Stat {
+        self.labels.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+fn f64_bits(v: &AtomicU64) -> f64 {
+    f64::from_bits(v.load(Ordering::Relaxed))
 }
 
 /// Encodes a list of stats produced at scrape time by `f`.
@@ -62,16 +80,41 @@ where
     F: Fn() -> Vec<Stat> + Send + Sync + 'static,
 {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for s in (self.f)() {
-            if s.counter {
-                // prometheus-client appends `_total` to counter names itself.
-                let base = s.name.strip_suffix("_total").unwrap_or(s.name);
-                let me = encoder.encode_descriptor(base, s.help, None, MetricType::Counter)?;
-                ConstCounter::new(s.value).encode(me)?;
+        let stats = (self.f)();
+        let mut i = 0;
+        while i < stats.len() {
+            let first = &stats[i];
+            let end = stats[i..]
+                .iter()
+                .position(|s| s.name != first.name)
+                .map_or(stats.len(), |n| i + n);
+            // prometheus-client appends `_total` to counter names itself.
+            let (name, kind) = if first.counter {
+                (
+                    first.name.strip_suffix("_total").unwrap_or(first.name),
+                    MetricType::Counter,
+                )
             } else {
-                let me = encoder.encode_descriptor(s.name, s.help, None, MetricType::Gauge)?;
-                ConstGauge::new(s.value).encode(me)?;
+                (first.name, MetricType::Gauge)
+            };
+            let mut family = encoder.encode_descriptor(name, first.help, None, kind)?;
+            for s in &stats[i..end] {
+                if s.labels.is_empty() {
+                    if s.counter {
+                        ConstCounter::new(s.value).encode(family)?;
+                    } else {
+                        ConstGauge::new(s.value).encode(family)?;
+                    }
+                    break;
+                }
+                let me = family.encode_family(&s.labels)?;
+                if s.counter {
+                    ConstCounter::new(s.value).encode(me)?;
+                } else {
+                    ConstGauge::new(s.value).encode(me)?;
+                }
             }
+            i = end;
         }
         Ok(())
     }
@@ -151,14 +194,17 @@ pub fn tsdb_stats(db: &Db) -> Vec<Stat> {
         counter("prometheus_tsdb_reloads_failures_total", "Number of times the database failed to reloadBlocks block data from disk.", &d.reloads_failed),
         counter("prometheus_tsdb_time_retentions_total", "The number of times that blocks were deleted because the maximum time limit was exceeded.", &d.time_retentions),
         counter("prometheus_tsdb_size_retentions_total", "The number of times that blocks were deleted because the maximum number of bytes was exceeded.", &d.size_retentions),
+        gauge("vigil_tsdb_read_only", "1 while ingestion is refused because the disk is full; it resumes by itself when space returns.", f64::from(u8::from(db.head().read_only()))),
         gauge("vigil_tsdb_quarantined_blocks", "Blocks moved to quarantine/ because they failed validation.", d.quarantined_blocks.load(Ordering::Relaxed) as f64),
         gauge("prometheus_tsdb_blocks_loaded", "Number of currently loaded data blocks", d.blocks_loaded.load(Ordering::Relaxed) as f64),
         gauge("prometheus_tsdb_storage_blocks_bytes", "The number of bytes that are currently used for local storage by all blocks.", db.size() as f64),
         Stat {
             name: "vigil_tsdb_chunk_corruptions_total",
-            help: "Chunks whose CRC did not match when read from a block.",
+            help: "Chunks (of blocks or of the head) whose CRC did not match or that did not decode when a query read them.",
             counter: true,
-            value: vigil_tsdb::block::chunk_corruptions_total() as f64,
+            labels: Vec::new(),
+            value: (vigil_tsdb::block::chunk_corruptions_total()
+                + h.chunk_corruptions.load(Ordering::Relaxed)) as f64,
         },
         gauge("prometheus_tsdb_lowest_timestamp_seconds", "Lowest timestamp value stored in the database.", db.min_time().map_or(0.0, |t| t as f64 / 1000.0)),
     ];
@@ -194,11 +240,177 @@ pub fn tsdb_stats(db: &Db) -> Vec<Stat> {
     out
 }
 
+/// The rule manager's per-group metrics (`rule_group="<file>;<name>"`).
+pub fn rule_stats(rules: &RuleManager) -> Vec<Stat> {
+    let groups = rules.group_metrics();
+    type Get = fn(&GroupMetrics) -> (f64, bool);
+    let families: [(&'static str, &'static str, Get); 13] = [
+        (
+            "prometheus_rule_group_iterations_total",
+            "The total number of scheduled rule group evaluations, whether executed or missed.",
+            |m| (m.iterations_total.load(Ordering::Relaxed) as f64, true),
+        ),
+        (
+            "prometheus_rule_group_iterations_missed_total",
+            "The total number of rule group evaluations missed due to slow rule group evaluation.",
+            |m| {
+                (
+                    m.iterations_missed_total.load(Ordering::Relaxed) as f64,
+                    true,
+                )
+            },
+        ),
+        (
+            "prometheus_rule_evaluations_total",
+            "The total number of rule evaluations.",
+            |m| (m.evaluations_total.load(Ordering::Relaxed) as f64, true),
+        ),
+        (
+            "prometheus_rule_evaluation_failures_total",
+            "The total number of rule evaluation failures.",
+            |m| {
+                (
+                    m.evaluation_failures_total.load(Ordering::Relaxed) as f64,
+                    true,
+                )
+            },
+        ),
+        (
+            "prometheus_rule_group_last_duration_seconds",
+            "The duration of the last rule group evaluation.",
+            |m| (f64_bits(&m.last_duration_seconds), false),
+        ),
+        (
+            "prometheus_rule_group_last_evaluation_timestamp_seconds",
+            "The timestamp of the last rule group evaluation in seconds.",
+            |m| (f64_bits(&m.last_evaluation_timestamp_seconds), false),
+        ),
+        (
+            "prometheus_rule_group_last_evaluation_samples",
+            "The number of samples returned during the last rule group evaluation.",
+            |m| {
+                (
+                    m.last_evaluation_samples.load(Ordering::Relaxed) as f64,
+                    false,
+                )
+            },
+        ),
+        (
+            "prometheus_rule_group_interval_seconds",
+            "The interval of a rule group.",
+            |m| (f64_bits(&m.interval_seconds), false),
+        ),
+        ("prometheus_rule_group_rules", "The number of rules.", |m| {
+            (m.rules.load(Ordering::Relaxed) as f64, false)
+        }),
+        (
+            "prometheus_rule_group_duration_seconds_sum",
+            "The duration of rule group evaluations (sum).",
+            |m| (f64_bits(&m.group_duration_seconds_sum), false),
+        ),
+        (
+            "prometheus_rule_group_duration_seconds_count",
+            "The duration of rule group evaluations (count).",
+            |m| {
+                (
+                    m.group_duration_seconds_count.load(Ordering::Relaxed) as f64,
+                    false,
+                )
+            },
+        ),
+        (
+            "prometheus_rule_evaluation_duration_seconds_sum",
+            "The duration for a rule to execute (sum).",
+            |m| (f64_bits(&m.rule_duration_seconds_sum), false),
+        ),
+        (
+            "prometheus_rule_evaluation_duration_seconds_count",
+            "The duration for a rule to execute (count).",
+            |m| {
+                (
+                    m.rule_duration_seconds_count.load(Ordering::Relaxed) as f64,
+                    false,
+                )
+            },
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, help, get) in families {
+        for (key, m) in &groups {
+            let (value, counter) = get(m);
+            let s = if counter {
+                Stat {
+                    name,
+                    help,
+                    counter: true,
+                    labels: Vec::new(),
+                    value,
+                }
+            } else {
+                gauge(name, help, value)
+            };
+            out.push(s.with_label("rule_group", key));
+        }
+    }
+    out
+}
+
+/// The notifier's metrics (`alertmanager="<url>"` where per target).
+pub fn notifier_stats(n: &Notifier) -> Vec<Stat> {
+    let m = &n.metrics;
+    let mut out = vec![
+        counter(
+            "prometheus_notifications_dropped_total",
+            "Total number of alerts dropped due to errors when sending to Alertmanager.",
+            &m.dropped_total,
+        ),
+        gauge(
+            "prometheus_notifications_queue_capacity",
+            "The capacity of the alert notifications queue.",
+            m.queue_capacity.load(Ordering::Relaxed) as f64,
+        ),
+        gauge(
+            "prometheus_notifications_queue_length",
+            "The number of alert notifications in the queue.",
+            m.queue_length.load(Ordering::Relaxed) as f64,
+        ),
+        gauge(
+            "prometheus_notifications_alertmanagers_discovered",
+            "The number of alertmanagers discovered and active.",
+            m.alertmanagers_discovered.load(Ordering::Relaxed) as f64,
+        ),
+    ];
+    let per = m.per_alertmanager();
+    for (url, a) in &per {
+        out.push(
+            counter(
+                "prometheus_notifications_sent_total",
+                "Total number of alerts sent.",
+                &a.sent_total,
+            )
+            .with_label("alertmanager", url),
+        );
+    }
+    for (url, a) in &per {
+        out.push(
+            counter(
+                "prometheus_notifications_errors_total",
+                "Total number of errors sending alert notifications.",
+                &a.errors_total,
+            )
+            .with_label("alertmanager", url),
+        );
+    }
+    out
+}
+
 /// Registers the binary's collectors.
 pub fn register(
     metrics: &vigil_web::WebMetrics,
     reload: Arc<ReloadState>,
     storage: crate::storage::LateStorage,
+    rules: Arc<RuleManager>,
+    notifier: Arc<Notifier>,
 ) {
     let mut reg = metrics.registry();
     reg.register_collector(Box::new(StatsCollector::new(move || {
@@ -206,6 +418,8 @@ pub fn register(
         if let Some(db) = storage.get() {
             out.extend(tsdb_stats(db));
         }
+        out.extend(rule_stats(&rules));
+        out.extend(notifier_stats(&notifier));
         out
     })));
 }

@@ -17,6 +17,8 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use vigil_config::{ByteSize, Config, Duration};
 use vigil_promql::engine::{Engine, EngineOptions};
+use vigil_rules::manager::{RuleManager, RuleManagerOptions};
+use vigil_rules::notifier::Notifier;
 use vigil_scrape::{ManagerOptions, ScrapeManager};
 use vigil_tsdb::db::{Db, DbOptions};
 use vigil_web::{
@@ -73,8 +75,15 @@ struct Settings {
     data_dir: PathBuf,
     db: DbOptions,
     engine: EngineOptions,
+    /// `--enable-feature=promql-experimental-functions`.
+    parse: vigil_promql::parser::ParseOptions,
     retention_text: String,
     wal_fsync_interval: Option<std::time::Duration>,
+    resend_delay: std::time::Duration,
+    outage_tolerance: std::time::Duration,
+    for_grace_period: std::time::Duration,
+    external_url: String,
+    drain_notifications: bool,
 }
 
 fn parse_duration(flag: &str, v: &str) -> anyhow::Result<i64> {
@@ -140,7 +149,21 @@ impl Settings {
             ..EngineOptions::default()
         };
         let fsync_ms = parse_duration("storage.tsdb.wal-fsync-interval", &f.wal_fsync_interval)?;
+        let std_dur = |flag: &str, v: &str| -> anyhow::Result<std::time::Duration> {
+            Ok(std::time::Duration::from_millis(
+                parse_duration(flag, v)? as u64
+            ))
+        };
         Ok(Settings {
+            resend_delay: std_dur("rules.alert.resend-delay", &f.resend_delay)?,
+            outage_tolerance: std_dur("rules.alert.for-outage-tolerance", &f.for_outage_tolerance)?,
+            for_grace_period: std_dur("rules.alert.for-grace-period", &f.for_grace_period)?,
+            external_url: external_url(f, port),
+            drain_notifications: f
+                .ignored
+                .alertmanager_drain_queue
+                .as_deref()
+                .is_none_or(|v| v != "false"),
             wal_fsync_interval: (fsync_ms > 0)
                 .then(|| std::time::Duration::from_millis(fsync_ms as u64)),
             listen: f.listen_address.clone(),
@@ -148,9 +171,32 @@ impl Settings {
             data_dir: PathBuf::from(&f.tsdb_path),
             db,
             engine,
+            parse: vigil_promql::parser::ParseOptions {
+                experimental_functions: f.features().promql_experimental_functions,
+            },
             retention_text: retention_parts.join(" or "),
         })
     }
+}
+
+/// `--web.external-url`, or what Prometheus derives: this host's name and
+/// the listen port (links in alerts point there).
+fn external_url(f: &ServerFlags, port: u16) -> String {
+    if let Some(u) = &f.external_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    let prefix = f
+        .route_prefix
+        .as_deref()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_string();
+    format!("http://{host}:{port}{prefix}")
 }
 
 /// Requests from the HTTP lifecycle endpoints to the main loop.
@@ -247,8 +293,6 @@ fn flag_map(f: &ServerFlags) -> BTreeMap<String, String> {
         f.enable_remote_write_receiver.to_string(),
     );
     put("web.cors.origin", f.cors_origin.clone());
-    put("web.read-timeout", f.read_timeout.clone());
-    put("web.max-connections", f.max_connections.to_string());
     put("storage.tsdb.path", f.tsdb_path.clone());
     put(
         "storage.tsdb.retention.time",
@@ -298,6 +342,17 @@ pub fn run(flags: ServerFlags) -> anyhow::Result<()> {
             "flag accepted for compatibility but ignored by Vigil"
         );
     }
+    let features = flags.features();
+    if features.promql_experimental_functions {
+        tracing::info!("Experimental PromQL functions enabled.");
+    }
+    for name in &features.ignored {
+        tracing::info!(
+            option = %name,
+            "--enable-feature option accepted for compatibility but ignored by Vigil"
+        );
+    }
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("vigil-worker")
@@ -313,6 +368,12 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
         .load()
         .with_context(|| format!("error loading config from {}", origin.describe()))?;
     tracing::info!(file = %origin.describe(), "Loaded configuration file");
+    warn_unsupported(&config);
+    if flags.enable_remote_write_receiver {
+        tracing::warn!(
+            "--web.enable-remote-write-receiver: the remote-write receiver is not implemented yet; /api/v1/write is not served"
+        );
+    }
 
     let mut engine_opts = settings.engine.clone();
     engine_opts.default_eval_interval = config.global.evaluation_interval.as_millis() as i64;
@@ -324,6 +385,8 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
         .map_or(0, |t| t.out_of_order_time_window.as_millis() as i64);
 
     let storage = LateStorage::default();
+    let replay = Arc::new(vigil_tsdb::head::WalReplayStatus::default());
+    db_opts.head.replay_status = replay.clone();
     let reload_state = Arc::new(ReloadState::default());
     reload_state.record(true);
     let config_state = Arc::new(ConfigState {
@@ -356,12 +419,33 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
             go_version: "none (Rust)".to_string(),
         },
     };
+    // Alerting: the notifier and the rule manager read and write through the
+    // same late-bound storage as everything else; rules start after the TSDB.
+    let notifier = Arc::new(Notifier::new(flags.notification_queue_capacity));
+    if let Err(e) = notifier.apply_config(&config_state.current()) {
+        anyhow::bail!("alerting configuration: {e}");
+    }
+    let notifier_task = tokio::spawn(notifier.clone().run());
+    let appendable: Arc<dyn vigil_model::storage::Appendable> = Arc::new(storage.clone());
+    let rules = Arc::new(RuleManager::new(RuleManagerOptions {
+        engine: engine.clone(),
+        queryable: queryable.clone(),
+        appendable: appendable.clone(),
+        notify: Some(notifier.notify_fn(&settings.external_url)),
+        external_url: settings.external_url.clone(),
+        resend_delay: settings.resend_delay,
+        outage_tolerance: settings.outage_tolerance,
+        for_grace_period: settings.for_grace_period,
+    }));
+
     let (ctrl_tx, mut ctrl_rx) = mpsc::unbounded_channel::<Control>();
     let ready = ReadyFlag::new();
     let web = Web::new(
         web_opts,
         queryable.clone(),
-        Arc::new(PromqlEngine::new(engine.clone(), queryable.clone())),
+        Arc::new(
+            PromqlEngine::new(engine.clone(), queryable.clone()).with_parse_options(settings.parse),
+        ),
     )
     .context("set up web server")?
     .with_ready_flag(ready.clone())
@@ -370,8 +454,20 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     .with_lifecycle(Arc::new(LifecycleHandle {
         tx: ctrl_tx.clone(),
     }))
-    .with_targets(targets.clone());
-    crate::metrics::register(&web.metrics(), reload_state.clone(), storage.clone());
+    .with_targets(targets.clone())
+    .with_rules(Arc::new(crate::sources::Rules(rules.clone())))
+    .with_alertmanagers(Arc::new(crate::sources::Alertmanagers(notifier.clone())))
+    .with_tsdb_admin(Arc::new(crate::sources::TsdbAdmin {
+        storage: storage.clone(),
+        replay,
+    }));
+    crate::metrics::register(
+        &web.metrics(),
+        reload_state.clone(),
+        storage.clone(),
+        rules.clone(),
+        notifier.clone(),
+    );
 
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
@@ -411,7 +507,6 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     });
 
     // Then the scrapers, appending into the TSDB.
-    let appendable: Arc<dyn vigil_model::storage::Appendable> = Arc::new(storage.clone());
     let scrape = Arc::new(
         ScrapeManager::new(
             appendable,
@@ -426,8 +521,17 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
         tracing::error!(error = %e, "some scrape jobs could not be started");
     }
     targets.set(scrape.clone());
+    // Then the rules (restoring `for` state reads the TSDB).
+    if let Err(errs) = rules.apply_config(&config_state.current()) {
+        for e in &errs {
+            tracing::error!(error = %e, "error loading rule file");
+        }
+        anyhow::bail!("{} rule file error(s); see the log", errs.len());
+    }
     let components = Components {
         scrape: scrape.clone(),
+        rules: rules.clone(),
+        notifier: notifier.clone(),
     };
 
     ready.set_ready();
@@ -453,7 +557,13 @@ async fn serve(flags: ServerFlags, settings: Settings) -> anyhow::Result<()> {
     }
 
     // Shutdown, in reverse order.
+    {
+        let rules = rules.clone();
+        let _ = tokio::task::spawn_blocking(move || rules.stop()).await;
+    }
     scrape.shutdown().await;
+    notifier.stop(settings.drain_notifications);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), notifier_task).await;
     if let Some(t) = fsync_task {
         t.abort();
     }
@@ -480,6 +590,8 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal
 /// The running components a reload reconfigures.
 struct Components {
     scrape: Arc<ScrapeManager>,
+    rules: Arc<RuleManager>,
+    notifier: Arc<Notifier>,
 }
 
 /// Re-reads the configuration; a file that does not load leaves everything
@@ -497,9 +609,18 @@ fn reload(origin: &ConfigOrigin, state: &ConfigState, c: &Components) -> Result<
         }
     };
     *state.current.write().unwrap_or_else(|e| e.into_inner()) = cfg.clone();
+    warn_unsupported(&cfg);
     let mut errors = Vec::new();
     if let Err(e) = c.scrape.apply_config(&cfg) {
         errors.push(format!("scrape: {e}"));
+    }
+    if let Err(e) = c.notifier.apply_config(&cfg) {
+        errors.push(format!("notifier: {e}"));
+    }
+    if let Err(errs) = c.rules.apply_config(&cfg) {
+        for e in errs {
+            errors.push(format!("rules: {e}"));
+        }
     }
     if errors.is_empty() {
         state.reload.record(true);
@@ -518,6 +639,29 @@ fn reload(origin: &ConfigOrigin, state: &ConfigState, c: &Components) -> Result<
         );
         tracing::error!(error = %msg, "Error reloading config");
         Err(msg)
+    }
+}
+
+/// Says which parts of a valid configuration Vigil does not act on yet, so
+/// nobody believes their data is shipped somewhere it is not.
+fn warn_unsupported(cfg: &Config) {
+    if !cfg.remote_write.is_empty() {
+        tracing::warn!(
+            count = cfg.remote_write.len(),
+            "remote_write is not implemented yet: these endpoints receive nothing"
+        );
+    }
+    if !cfg.remote_read.is_empty() {
+        tracing::warn!(
+            count = cfg.remote_read.len(),
+            "remote_read is not implemented yet: queries use local data only"
+        );
+    }
+    if !cfg.global.query_log_file.is_empty() {
+        tracing::warn!(
+            file = %cfg.global.query_log_file,
+            "global.query_log_file is not implemented yet: queries are not logged"
+        );
     }
 }
 

@@ -119,6 +119,13 @@ pub struct Config {
     source: PathBuf,
 }
 
+/// A file named by `scrape_config_files`: only scrape configs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ScrapeConfigsFile {
+    scrape_configs: Vec<ScrapeConfig>,
+}
+
 fn ignore<'de, D: serde::Deserializer<'de>>(d: D) -> Result<(), D::Error> {
     serde::de::IgnoredAny::deserialize(d).map(|_| ())
 }
@@ -154,7 +161,64 @@ impl Config {
             .map_err(|(segs, msg)| invalid(root.line_of(&segs.as_segs()), msg))?;
         cfg.source = path.to_path_buf();
         cfg.set_directory(&base_dir(path));
+        cfg.load_scrape_config_files()?;
         Ok((cfg, root))
+    }
+
+    /// Reads the files `scrape_config_files` matches (each holding only a
+    /// `scrape_configs` list), validates their jobs against the global
+    /// section like the main file's, and appends them. Job names must be
+    /// unique across all files. Errors name the file and line they are in.
+    fn load_scrape_config_files(&mut self) -> Result<(), ConfigError> {
+        let mut seen: std::collections::HashSet<String> = self
+            .scrape_configs
+            .iter()
+            .map(|s| s.job_name.clone())
+            .collect();
+        let mut extra = Vec::new();
+        for pat in &self.scrape_config_files {
+            for file in glob(pat) {
+                let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Io {
+                    file: file.clone(),
+                    source,
+                })?;
+                let invalid = |line: usize, message: String| ConfigError::Invalid {
+                    file: file.clone(),
+                    line,
+                    message,
+                };
+                let root = yaml::parse(&text).map_err(|e| invalid(e.line, e.message))?;
+                let part = ScrapeConfigsFile::deserialize(de::De::new(&root))
+                    .map_err(|e| invalid(e.line.unwrap_or(1), e.message))?;
+                let mut tmp = Config {
+                    global: self.global.clone(),
+                    scrape_configs: part.scrape_configs,
+                    ..Config::default()
+                };
+                tmp.validate()
+                    .map_err(|(segs, msg)| invalid(root.line_of(&segs.as_segs()), msg))?;
+                tmp.set_directory(&base_dir(&file));
+                for (i, sc) in tmp.scrape_configs.into_iter().enumerate() {
+                    if !seen.insert(sc.job_name.clone()) {
+                        let at = [
+                            Seg::Key("scrape_configs"),
+                            Seg::Index(i),
+                            Seg::Key("job_name"),
+                        ];
+                        return Err(invalid(
+                            root.line_of(&at),
+                            format!(
+                                "found multiple scrape configs with job name {:?}",
+                                sc.job_name
+                            ),
+                        ));
+                    }
+                    extra.push(sc);
+                }
+            }
+        }
+        self.scrape_configs.extend(extra);
+        Ok(())
     }
 
     /// The file this configuration was read from.

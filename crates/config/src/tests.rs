@@ -327,3 +327,45 @@ fn to_yaml_hides_secrets_and_round_trips() {
         c.remote_write[0].queue_config
     );
 }
+
+#[test]
+fn scrape_config_files_are_read_and_checked() {
+    let dir = std::env::temp_dir().join(format!("vigil-scf-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    std::fs::write(
+        dir.join("jobs/a.yml"),
+        "scrape_configs:\n  - job_name: extra\n    static_configs: [{targets: ['h:1']}]\n",
+    )
+    .unwrap();
+    let main = dir.join("prometheus.yml");
+    std::fs::write(
+        &main,
+        "global:\n  scrape_interval: 7s\nscrape_config_files: ['jobs/*.yml']\nscrape_configs:\n  - job_name: main\n",
+    )
+    .unwrap();
+    let cfg = Config::load(&main).unwrap();
+    let extra = cfg
+        .scrape_config("extra")
+        .expect("job from scrape_config_files");
+    assert_eq!(
+        extra.scrape_interval,
+        Duration::from_secs(7),
+        "inherits global"
+    );
+
+    // A duplicate job name in a file is an error naming that file and line.
+    std::fs::write(
+        dir.join("jobs/b.yml"),
+        "scrape_configs:\n  - job_name: x\n  - job_name: main\n",
+    )
+    .unwrap();
+    let err = Config::load(&main).unwrap_err().to_string();
+    assert!(err.contains("b.yml:3:"), "{err}");
+    assert!(err.contains("found multiple scrape configs"), "{err}");
+
+    // Unknown keys in a file are rejected too.
+    std::fs::write(dir.join("jobs/b.yml"), "scrape_configs: []\nbogus: 1\n").unwrap();
+    let err = Config::load(&main).unwrap_err().to_string();
+    assert!(err.contains("b.yml:2:"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,9 +1,9 @@
 //! Text renderings of query results: aligned table, CSV, JSON, and the
 //! error report with a caret under the failing position.
 
-use vigil_model::labels::go_quote;
+use vigil_model::gofmt;
 use vigil_model::Labels;
-use vigil_web::json::{format_rfc3339_parts, format_sample_value, JsonWriter};
+use vigil_web::json::{format_rfc3339_parts, JsonWriter};
 use vigil_web::QueryValue;
 
 /// `name{a="b", c="d"}`, or `{}` for an empty set.
@@ -13,7 +13,7 @@ pub fn series_name(l: &Labels) -> String {
     let rest: Vec<String> = l
         .iter()
         .filter(|x| x.name != vigil_model::METRIC_NAME)
-        .map(|x| format!("{}={}", x.name, go_quote(&x.value)))
+        .map(|x| format!("{}={}", x.name, gofmt::quote(&x.value)))
         .collect();
     if !rest.is_empty() || out.is_empty() {
         out.push('{');
@@ -23,10 +23,9 @@ pub fn series_name(l: &Labels) -> String {
     out
 }
 
+/// A sample value as the HTTP API writes it.
 pub fn value_string(v: f64) -> String {
-    let mut s = String::new();
-    format_sample_value(v, &mut s);
-    s
+    gofmt::format_float(v, gofmt::FloatFormat::Json)
 }
 
 /// Milliseconds as RFC 3339 (UTC, millisecond precision when non-zero).

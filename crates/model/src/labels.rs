@@ -198,35 +198,12 @@ impl fmt::Display for Labels {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}={}", l.name, go_quote(&l.value))?;
+            f.write_str(&l.name)?;
+            f.write_str("=")?;
+            crate::gofmt::write_quoted(f, &l.value)?;
         }
         f.write_str("}")
     }
-}
-
-/// Quotes a string the way Go's `strconv.Quote` does.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Mutable construction of a label set: set and delete, then `build`.
@@ -403,10 +380,5 @@ mod tests {
             Labels::from_pairs(&[("a", "bc")]).stable_hash(),
             Labels::from_pairs(&[("ab", "c")]).stable_hash()
         );
-    }
-
-    #[test]
-    fn go_quote_escapes() {
-        assert_eq!(go_quote("a\"b\\c\nd\x01"), r#""a\"b\\c\nd\x01""#);
     }
 }

@@ -7,6 +7,7 @@
 //! Prometheus's `storage` package does) so that `promql`, `scrape` and `rules`
 //! depend on the interface, never on the TSDB's files.
 
+pub mod gofmt;
 pub mod labels;
 pub mod matcher;
 pub mod relabel;

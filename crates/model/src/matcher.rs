@@ -190,7 +190,7 @@ impl fmt::Display for Matcher {
             "{}{}{}",
             self.name,
             self.op,
-            crate::labels::go_quote(&self.value)
+            crate::gofmt::quote(&self.value)
         )
     }
 }

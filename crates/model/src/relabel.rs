@@ -87,7 +87,7 @@ impl fmt::Display for Action {
 /// Why a relabel rule is invalid. Messages are Prometheus's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RelabelError {
-    #[error("unknown relabel action {}", crate::labels::go_quote(.0))]
+    #[error("unknown relabel action {}", crate::gofmt::quote(.0))]
     UnknownAction(String),
     #[error("error parsing regexp: {0}")]
     BadRegex(String),
@@ -95,11 +95,11 @@ pub enum RelabelError {
     ZeroModulus,
     #[error("relabel configuration for {0} action requires 'target_label' value")]
     MissingTargetLabel(Action),
-    #[error("{} is invalid 'target_label' for {} action", crate::labels::go_quote(.0), .1)]
+    #[error("{} is invalid 'target_label' for {} action", crate::gofmt::quote(.0), .1)]
     InvalidTargetLabel(String, Action),
     #[error("'replacement' can not be set for {0} action")]
     ReplacementNotAllowed(Action),
-    #[error("{} is invalid 'replacement' for {} action", crate::labels::go_quote(.0), .1)]
+    #[error("{} is invalid 'replacement' for {} action", crate::gofmt::quote(.0), .1)]
     InvalidReplacement(String, Action),
     #[error("{0} action requires only 'source_labels' and `target_label`, and no other fields")]
     OnlySourceAndTarget(Action),

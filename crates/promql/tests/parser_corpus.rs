@@ -8,7 +8,14 @@
 //! with each case.
 
 use std::path::PathBuf;
-use vigil_promql::parser::parse;
+use vigil_promql::ast::Expr;
+use vigil_promql::parser::{parse_with_options, ParseError, ParseOptions};
+
+/// Experimental functions enabled, as in Prometheus's test scripts (and in
+/// the oracle, which has no switch).
+fn parse(q: &str) -> Result<Expr, ParseError> {
+    parse_with_options(q, ParseOptions::all())
+}
 
 fn tests_dir() -> Option<PathBuf> {
     let dir = match std::env::var_os("VIGIL_PROMQL_TESTS") {

@@ -11,7 +11,14 @@ use vigil_promql::ast::{
     AggregateExpr, AggregateOp, AtModifier, BinaryExpr, BinaryOp, Call, Cardinality, Expr,
     MatrixSelector, SubqueryExpr, UnaryExpr, UnaryOp, ValueType, VectorMatching, VectorSelector,
 };
-use vigil_promql::parser::{format_expr, get_function, parse, prettify, FUNCTIONS};
+use vigil_promql::parser::{
+    format_expr, get_function, parse_with_options, prettify, ParseError, ParseOptions, FUNCTIONS,
+};
+
+/// Generated trees use every function, experimental ones included.
+fn parse(q: &str) -> Result<Expr, ParseError> {
+    parse_with_options(q, ParseOptions::all())
+}
 
 /// A small deterministic generator (xorshift64*), seeded by proptest.
 struct Gen(u64);
@@ -125,7 +132,7 @@ fn selector(g: &mut Gen) -> VectorSelector {
             "{}{}{}",
             m.name,
             m.op.as_str(),
-            vigil_promql::parser::go_quote(&m.value)
+            vigil_model::gofmt::quote(&m.value)
         )
     };
     matchers.sort_by_key(key);

@@ -20,7 +20,7 @@ use vigil_model::storage::{
 use vigil_model::{Labels, Matcher, Sample, STALE_NAN};
 use vigil_promql::ast::{AtModifier, Expr};
 use vigil_promql::engine::{Engine, EngineOptions, QueryControl, Value};
-use vigil_promql::parser::{parse, parse_duration, parse_metric_prefix};
+use vigil_promql::parser::{parse_duration, parse_metric_prefix, parse_with_options, ParseOptions};
 
 // ---------------------------------------------------------------- storage
 
@@ -768,7 +768,8 @@ fn run_eval(eng: &Engine, store: &Storage, cmd: &EvalCmd) -> Outcome {
     if cmd.has_histogram_expectation {
         return Outcome::Skip("expects a native histogram value".into());
     }
-    let expr = match parse(&cmd.expr_text) {
+    // Experimental functions on, as Prometheus's own test harness runs.
+    let expr = match parse_with_options(&cmd.expr_text, ParseOptions::all()) {
         Ok(e) => e,
         Err(e) => return Outcome::Fail(format!("parse error: {e:?}")),
     };

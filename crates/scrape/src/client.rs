@@ -238,7 +238,7 @@ impl TargetClient {
             Ok(r) => r,
             Err(_) => Err(ScrapeError::Http(format!(
                 "Get {}: context deadline exceeded",
-                vigil_model::labels::go_quote(url)
+                vigil_model::gofmt::quote(url)
             ))),
         }
     }
@@ -250,7 +250,7 @@ impl TargetClient {
         buf: &mut Vec<u8>,
     ) -> Result<Fetched, ScrapeError> {
         let get_err = |msg: String| {
-            ScrapeError::Http(format!("Get {}: {msg}", vigil_model::labels::go_quote(url)))
+            ScrapeError::Http(format!("Get {}: {msg}", vigil_model::gofmt::quote(url)))
         };
         let mut req = self.client.get(url).headers(self.headers.clone()).header(
             "X-Prometheus-Scrape-Timeout-Seconds",
@@ -291,12 +291,7 @@ impl TargetClient {
 
 /// Go's `strconv.FormatFloat(seconds, 'f', -1, 64)`: `10`, `0.5`.
 fn format_seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    let mut out = format!("{s}");
-    if out.ends_with(".0") {
-        out.truncate(out.len() - 2);
-    }
-    out
+    vigil_model::gofmt::format_float(d.as_secs_f64(), vigil_model::gofmt::FloatFormat::F)
 }
 
 /// The error and its causes, innermost last, deduplicated.

@@ -470,7 +470,7 @@ impl ScrapeLoop {
         if let Some(w) = v.windows(2).find(|w| w[0].name == w[1].name) {
             return Err(ScrapeError::InvalidSample(format!(
                 "label name {} is not unique: invalid sample",
-                vigil_model::labels::go_quote(&w[0].name)
+                vigil_model::gofmt::quote(&w[0].name)
             )));
         }
         v.retain(|l| !l.value.is_empty());
@@ -562,7 +562,7 @@ impl ScrapeLoop {
                 return Err(ScrapeError::LabelLimit(format!(
                     "label_value_length_limit exceeded (metric: {met}, label name: {}, value: {}, length: {runes}, limit: {})",
                     truncate_runes(&l.name, 50),
-                    vigil_model::labels::go_quote(truncate_runes(&l.value, 50)),
+                    vigil_model::gofmt::quote(truncate_runes(&l.value, 50)),
                     o.label_value_length_limit
                 )));
             }

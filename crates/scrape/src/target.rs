@@ -209,7 +209,7 @@ pub fn populate_labels(lset: Labels, cfg: &ScrapeConfig) -> Result<(Labels, Labe
             _ => {
                 return Err(format!(
                     "invalid scheme: {}",
-                    vigil_model::labels::go_quote(&cfg.scheme)
+                    vigil_model::gofmt::quote(&cfg.scheme)
                 ))
             }
         }
@@ -218,7 +218,7 @@ pub fn populate_labels(lset: Labels, cfg: &ScrapeConfig) -> Result<(Labels, Labe
     if addr.contains('/') {
         return Err(format!(
             "{} is not a valid hostname",
-            vigil_model::labels::go_quote(&addr)
+            vigil_model::gofmt::quote(&addr)
         ));
     }
     let interval = b.get(SCRAPE_INTERVAL_LABEL).unwrap_or_default().to_string();
@@ -235,8 +235,8 @@ pub fn populate_labels(lset: Labels, cfg: &ScrapeConfig) -> Result<(Labels, Labe
     if to > iv {
         return Err(format!(
             "scrape timeout cannot be greater than scrape interval ({} > {})",
-            vigil_model::labels::go_quote(&timeout),
-            vigil_model::labels::go_quote(&interval)
+            vigil_model::gofmt::quote(&timeout),
+            vigil_model::gofmt::quote(&interval)
         ));
     }
     // Meta labels go; other internal ones (`__tmp_*` too) stay on the

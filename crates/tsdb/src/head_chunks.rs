@@ -15,7 +15,10 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+mod mem;
 
 /// Magic number at the start of every head chunk file.
 pub const MAGIC_HEAD_CHUNKS: u32 = 0x0130_BC91;
@@ -175,6 +178,12 @@ pub struct ChunkDiskMapper {
     active: Mutex<Option<ActiveFile>>,
     maps: RwLock<Maps>,
     max_file_size: u64,
+    /// Read-only mode: chunks cut by replay are kept here, files are never
+    /// written, repaired or removed.
+    mem: Option<mem::MemChunks>,
+    /// Set when a write failed because the disk is full; the head reads
+    /// and clears it to turn ingestion read-only.
+    disk_full: AtomicBool,
 }
 
 fn file_name(seq: u32) -> String {
@@ -217,7 +226,78 @@ impl ChunkDiskMapper {
             active: Mutex::new(None),
             maps: RwLock::new(maps),
             max_file_size,
+            mem: None,
+            disk_full: AtomicBool::new(false),
         })
+    }
+
+    /// Opens `dir` without writing anything, for a read-only head next to
+    /// a running server: files are never created, repaired or removed, and
+    /// chunks written later (by replay) are kept in memory. The last file,
+    /// which a server may still be appending to (or cutting back after a
+    /// failed write), is copied rather than mapped, so it can never vanish
+    /// under a reader; a torn chunk at its end is the end of its data.
+    pub fn open_read_only(dir: &Path) -> Result<Self, HeadChunksError> {
+        let mut maps = Maps::default();
+        let files = match list_files(dir) {
+            Ok(f) => f,
+            Err(HeadChunksError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let last = files.last().map(|f| f.0);
+        for (seq, path) in files {
+            let f = match File::open(&path) {
+                Ok(f) => f,
+                // Removed by the server's truncation since the listing.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(HeadChunksError::io("opening", &path, e)),
+            };
+            let len = f
+                .metadata()
+                .map_err(|e| HeadChunksError::io("stat", &path, e))?
+                .len();
+            if len < FILE_HEADER_SIZE as u64 {
+                continue;
+            }
+            let map = if Some(seq) == last {
+                copy_to_anon(f, len, &path)?
+            } else {
+                // SAFETY: files other than the last are sealed: a server
+                // only ever deletes them whole, which keeps a mapping valid.
+                unsafe { Mmap::map(&f) }.map_err(|e| HeadChunksError::io("mapping", &path, e))?
+            };
+            maps.files.insert(seq, Arc::new(map));
+            maps.paths.insert(seq, path);
+        }
+        let first_mem = last.map_or(1, |s| s.saturating_add(1));
+        Ok(ChunkDiskMapper {
+            dir: dir.to_path_buf(),
+            active: Mutex::new(None),
+            maps: RwLock::new(maps),
+            max_file_size: MAX_HEAD_CHUNK_FILE_SIZE,
+            mem: Some(mem::MemChunks::new(dir.to_path_buf(), first_mem)),
+            disk_full: AtomicBool::new(false),
+        })
+    }
+
+    /// True for a mapper opened with `open_read_only`.
+    pub fn is_read_only(&self) -> bool {
+        self.mem.is_some()
+    }
+
+    /// Read-only mode: seals the in-memory chunks written so far, so reads
+    /// share them instead of copying (call when replay is done).
+    pub fn freeze(&self) {
+        if let Some(m) = &self.mem {
+            m.freeze();
+        }
+    }
+
+    /// Read-only mode: bytes of chunks held in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.mem.as_ref().map_or(0, |m| m.bytes())
     }
 
     /// The directory holding the files.
@@ -289,6 +369,9 @@ impl ChunkDiskMapper {
         else {
             return Ok(0);
         };
+        if self.mem.is_some() {
+            return Ok(0);
+        }
         let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
         let last = maps.files.keys().next_back().copied();
         let mut dropped = 0u64;
@@ -326,6 +409,36 @@ impl ChunkDiskMapper {
     /// Appends a chunk and returns its reference. The bytes reach the kernel
     /// lazily (they are a cache of what the WAL holds).
     pub fn write_chunk(
+        &self,
+        series_ref: u64,
+        mint: i64,
+        maxt: i64,
+        encoding: u8,
+        data: &[u8],
+        out_of_order: bool,
+    ) -> Result<ChunkDiskRef, HeadChunksError> {
+        if let Some(m) = &self.mem {
+            return Ok(m.write(series_ref, mint, maxt, encoding, data, out_of_order));
+        }
+        let res = self.write_chunk_inner(series_ref, mint, maxt, encoding, data, out_of_order);
+        self.watch(res)
+    }
+
+    /// Whether a write failed for lack of space since the last call.
+    pub fn take_disk_full(&self) -> bool {
+        self.disk_full.swap(false, Ordering::AcqRel)
+    }
+
+    fn watch<T>(&self, res: Result<T, HeadChunksError>) -> Result<T, HeadChunksError> {
+        if let Err(HeadChunksError::Io { source, .. }) = &res {
+            if crate::disk_full::is_disk_full_io(source) {
+                self.disk_full.store(true, Ordering::Release);
+            }
+        }
+        res
+    }
+
+    fn write_chunk_inner(
         &self,
         series_ref: u64,
         mint: i64,
@@ -377,19 +490,23 @@ impl ChunkDiskMapper {
     pub fn cut_file(&self) -> Result<(), HeadChunksError> {
         let mut guard = self.active.lock().unwrap_or_else(|e| e.into_inner());
         if guard.as_ref().is_some_and(|a| a.chunks > 0) {
-            self.seal_locked(&mut guard)?;
+            let res = self.seal_locked(&mut guard);
+            self.watch(res)?;
         }
         Ok(())
     }
 
+    /// Flushes, fsyncs and maps the active file, then lets it go. On error
+    /// the file stays active with its buffer, so no written chunk is lost.
     fn seal_locked(&self, guard: &mut Option<ActiveFile>) -> Result<(), HeadChunksError> {
-        if let Some(mut a) = guard.take() {
+        if let Some(a) = guard.as_mut() {
             a.flush()?;
             a.file
                 .sync_data()
                 .map_err(|e| HeadChunksError::io("syncing", &a.path, e))?;
-            self.remap(&a)?;
+            self.remap(a)?;
         }
+        *guard = None;
         Ok(())
     }
 
@@ -409,8 +526,13 @@ impl ChunkDiskMapper {
         let mut header = [0u8; FILE_HEADER_SIZE];
         header[..4].copy_from_slice(&MAGIC_HEAD_CHUNKS.to_be_bytes());
         header[4] = HEAD_CHUNKS_FORMAT_V1;
-        file.write_all(&header)
-            .map_err(|e| HeadChunksError::io("writing", &path, e))?;
+        if let Err(e) = file.write_all(&header) {
+            // A file without its header would be removed at the next start
+            // anyway; removing it now lets the next cut reuse the number.
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(HeadChunksError::io("writing", &path, e));
+        }
         let a = ActiveFile {
             seq,
             file,
@@ -439,6 +561,9 @@ impl ChunkDiskMapper {
     /// chunk still in the write buffer is served from a copy of it (so
     /// queries keep working when the disk is full).
     pub fn chunk(&self, r: ChunkDiskRef) -> Result<MappedChunk, HeadChunksError> {
+        if let Some(m) = self.mem.as_ref().filter(|m| m.owns(r)) {
+            return m.chunk(r);
+        }
         let off = r.offset() as usize;
         let mapped = {
             let maps = self.maps.read().unwrap_or_else(|e| e.into_inner());
@@ -491,6 +616,9 @@ impl ChunkDiskMapper {
     /// Deletes every file with a sequence number below `seq` (never the
     /// active one).
     pub fn truncate_before(&self, seq: u32) -> Result<(), HeadChunksError> {
+        if self.mem.is_some() {
+            return Ok(());
+        }
         let active = self
             .active
             .lock()
@@ -532,7 +660,8 @@ impl ChunkDiskMapper {
     pub fn flush(&self) -> Result<(), HeadChunksError> {
         let mut guard = self.active.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(a) = guard.as_mut() {
-            a.flush()?;
+            let res = a.flush();
+            self.watch(res)?;
         }
         Ok(())
     }
@@ -542,6 +671,28 @@ impl ChunkDiskMapper {
         let mut guard = self.active.lock().unwrap_or_else(|e| e.into_inner());
         self.seal_locked(&mut guard)
     }
+}
+
+/// Copies the first `len` bytes of `f` (fewer if it shrank meanwhile; the
+/// rest stays zero, which reads as the end of the data) into anonymous
+/// memory.
+fn copy_to_anon(mut f: File, len: u64, path: &Path) -> Result<Mmap, HeadChunksError> {
+    use std::io::Read;
+    let len = usize::try_from(len)
+        .map_err(|_| HeadChunksError::io("mapping", path, io::Error::other("file too large")))?;
+    let mut m =
+        memmap2::MmapMut::map_anon(len).map_err(|e| HeadChunksError::io("mapping", path, e))?;
+    let mut at = 0;
+    while at < len {
+        match f.read(&mut m[at..]) {
+            Ok(0) => break,
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(HeadChunksError::io("reading", path, e)),
+        }
+    }
+    m.make_read_only()
+        .map_err(|e| HeadChunksError::io("mapping", path, e))
 }
 
 /// A read chunk from a parse of `backing` (`base`: offset of the parsed

@@ -18,9 +18,13 @@ pub mod block;
 pub mod chunks;
 pub mod compact;
 pub mod db;
+pub mod disk_full;
 pub mod index;
 pub mod meta;
 pub mod tombstones;
 pub mod tools;
 
 mod binfmt;
+
+#[doc(hidden)]
+pub mod fuzz;

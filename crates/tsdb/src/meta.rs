@@ -258,8 +258,20 @@ pub fn read_meta(dir: &Path) -> Result<BlockMeta, StorageError> {
     let mut buf = Vec::with_capacity(len as usize);
     std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_META_BYTES), &mut buf)
         .map_err(|e| io_error("read", &path, e))?;
+    decode_meta(&buf, &path)
+}
+
+/// Parses and validates the bytes of a `meta.json` read from `path`.
+pub fn decode_meta(buf: &[u8], path: &Path) -> Result<BlockMeta, StorageError> {
+    let path = path.to_path_buf();
+    if buf.len() as u64 > MAX_META_BYTES {
+        return Err(corruption_file(
+            &path,
+            format!("meta.json is {} bytes", buf.len()),
+        ));
+    }
     let meta: BlockMeta =
-        serde_json::from_slice(&buf).map_err(|e| corruption_file(&path, format!("parse: {e}")))?;
+        serde_json::from_slice(buf).map_err(|e| corruption_file(&path, format!("parse: {e}")))?;
     if meta.version != META_VERSION {
         return Err(corruption_file(
             &path,
@@ -282,10 +294,16 @@ pub fn write_meta(dir: &Path, meta: &BlockMeta) -> Result<u64, StorageError> {
     let mut json = serde_json::to_vec_pretty(meta)
         .map_err(|e| StorageError::Io(format!("encode meta.json: {e}")))?;
     json.push(b'\n');
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
         f.write_all(&json).map_err(|e| io_error("write", &tmp, e))?;
-        f.sync_all().map_err(|e| io_error("fsync", &tmp, e))?;
+        f.sync_all().map_err(|e| io_error("fsync", &tmp, e))
+    })();
+    if let Err(e) = written {
+        // Never read, but it holds space (the write may have failed for
+        // lack of it).
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     std::fs::rename(&tmp, &path).map_err(|e| io_error("rename", &tmp, e))?;
     sync_dir(dir)?;

@@ -194,10 +194,14 @@ pub fn write_tombstones(dir: &Path, t: &Tombstones) -> Result<u64, StorageError>
     let path = dir.join(TOMBSTONES_FILENAME);
     let tmp = dir.join(format!("{TOMBSTONES_FILENAME}.tmp"));
     let b = t.encode();
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
         f.write_all(&b).map_err(|e| io_error("write", &tmp, e))?;
-        f.sync_all().map_err(|e| io_error("fsync", &tmp, e))?;
+        f.sync_all().map_err(|e| io_error("fsync", &tmp, e))
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
     std::fs::rename(&tmp, &path).map_err(|e| io_error("rename", &tmp, e))?;
     sync_dir(dir)?;

@@ -8,6 +8,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use vigil_model::gofmt::{append_float, FloatFormat, GoTime};
 use vigil_model::Labels;
 
 /// Appends JSON tokens to a `Vec<u8>`. The caller is responsible for
@@ -104,18 +105,14 @@ impl JsonWriter {
             self.raw("0");
             return;
         }
-        let mut s = String::new();
-        go_json_float(v, &mut s);
-        self.raw(&s);
+        append_float(&mut self.buf, v, FloatFormat::Json);
     }
 
     /// A sample value as a quoted string, `"NaN"`, `"+Inf"`, `"1.5"`.
     #[inline]
     pub fn sample_value(&mut self, v: f64) {
         self.buf.push(b'"');
-        let mut s = String::with_capacity(24);
-        format_sample_value(v, &mut s);
-        self.buf.extend_from_slice(s.as_bytes());
+        append_float(&mut self.buf, v, FloatFormat::Json);
         self.buf.push(b'"');
     }
 
@@ -172,67 +169,6 @@ fn itoa_buf(v: i64) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
-/// Formats a sample value as Prometheus's API does: Go's
-/// `strconv.FormatFloat(v, 'f', -1, 64)`, switching to the `'e'` form for
-/// magnitudes below 1e-6 or from 1e21 on (jsonutil.MarshalFloat).
-pub fn format_sample_value(v: f64, out: &mut String) {
-    use std::fmt::Write;
-    if v.is_nan() {
-        out.push_str("NaN");
-        return;
-    }
-    if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-        return;
-    }
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        go_exp_format(v, out);
-    } else {
-        // Rust's Display is the shortest round-trip representation without
-        // an exponent, which is exactly Go's 'f' with precision -1.
-        let _ = write!(out, "{}", v);
-    }
-}
-
-/// Go's `FormatFloat(v, 'e', -1, 64)`: shortest digits, exponent with a sign
-/// and at least two digits (`1e-07`, `1.5e+21`).
-fn go_exp_format(v: f64, out: &mut String) {
-    use std::fmt::Write;
-    let s = format!("{:e}", v);
-    let (mant, exp) = match s.split_once('e') {
-        Some(p) => p,
-        None => {
-            out.push_str(&s);
-            return;
-        }
-    };
-    out.push_str(mant);
-    out.push('e');
-    let (sign, digits) = match exp.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exp),
-    };
-    out.push(sign);
-    if digits.len() < 2 {
-        out.push('0');
-    }
-    let _ = write!(out, "{}", digits);
-}
-
-/// Go's encoding/json float64 formatting (used for plain number fields):
-/// 'f' form unless the exponent is < -6 or >= 21, then 'e' with a
-/// minimum two-digit exponent ("1e-07").
-pub fn go_json_float(v: f64, out: &mut String) {
-    use std::fmt::Write;
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        go_exp_format(v, out);
-    } else {
-        let _ = write!(out, "{}", v);
-    }
-}
-
 /// Milliseconds as seconds with the fraction written as three digits when
 /// non-zero, e.g. 1500 -> `1.500`, 2000 -> `2`, -1 -> `-0.001`.
 pub fn format_timestamp(t: i64, out: &mut Vec<u8>) {
@@ -276,17 +212,16 @@ pub fn format_rfc3339(t: Option<SystemTime>) -> String {
 
 /// RFC 3339 from Unix seconds and nanoseconds, UTC.
 pub fn format_rfc3339_parts(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let t = GoTime::from_unix(secs);
+    let (y, m, d) = t.ymd();
     let mut s = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         y,
         m,
         d,
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
+        t.hour(),
+        t.minute(),
+        t.second()
     );
     if nanos > 0 {
         let frac = format!("{:09}", nanos);
@@ -297,40 +232,15 @@ pub fn format_rfc3339_parts(secs: i64, nanos: u32) -> String {
     s
 }
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
-/// calendar (Howard Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// (year, month, day) to days since 1970-01-01.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn val(v: f64) -> String {
-        let mut s = String::new();
-        format_sample_value(v, &mut s);
-        s
+        let mut w = JsonWriter::new();
+        w.sample_value(v);
+        let s = String::from_utf8(w.buf).unwrap();
+        s.trim_matches('"').to_string()
     }
 
     fn ts(t: i64) -> String {
@@ -357,6 +267,8 @@ mod tests {
         assert_eq!(val(-2.5e-10), "-2.5e-10");
         assert_eq!(val(123456789.125), "123456789.125");
         assert_eq!(val(f64::MAX), "1.7976931348623157e+308");
+        // Exact ties between 17-digit neighbours go to the even one (Go).
+        assert_eq!(val(205_940_987_179.0 + 1.0 / 64.0), "205940987179.01562");
     }
 
     #[test]
@@ -389,9 +301,6 @@ mod tests {
             format_rfc3339_parts(1_700_000_000, 123_000_000),
             "2023-11-14T22:13:20.123Z"
         );
-        for days in [-800_000i64, -1, 0, 59, 10_957, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
+        assert_eq!(format_rfc3339_parts(-1, 0), "1969-12-31T23:59:59Z");
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod json;
+pub mod lenient;
 pub mod lifecycle;
 pub mod metrics;
 pub mod params;
@@ -316,7 +317,8 @@ impl Web {
         F: Future<Output = ()> + Send + 'static,
     {
         let app = self.router();
-        axum::serve(listener, app)
+        // Go's leniency for unescaped `"`, `<`, `>` in URLs (see `lenient`).
+        axum::serve(lenient::LenientListener(listener), app)
             .with_graceful_shutdown(shutdown)
             .await?;
         Ok(())

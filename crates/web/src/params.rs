@@ -3,7 +3,8 @@
 //!
 //! Error texts are Prometheus's, since clients (and users) see them verbatim.
 
-use crate::json::{days_from_civil, format_rfc3339_parts};
+use crate::json::format_rfc3339_parts;
+use vigil_model::gofmt::{days_in_month, unix_days_from_date};
 
 /// Form values of one request, body values first (Go's `r.Form` order, so
 /// `FormValue` prefers the body like Prometheus does).
@@ -78,7 +79,10 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
             let frac = ((t - int) * 1000.0).round();
             return Ok(int as i64 * 1000 + frac as i64);
         }
-        return Err(format!("cannot parse {:?} to a valid timestamp", s));
+        return Err(format!(
+            "cannot parse {} to a valid timestamp",
+            vigil_model::gofmt::quote(s)
+        ));
     }
     if let Some(t) = parse_rfc3339(s) {
         return Ok(t);
@@ -89,7 +93,10 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     if s == max_time_formatted() {
         return Ok(MAX_TIME_MS);
     }
-    Err(format!("cannot parse {:?} to a valid timestamp", s))
+    Err(format!(
+        "cannot parse {} to a valid timestamp",
+        vigil_model::gofmt::quote(s)
+    ))
 }
 
 /// `parseTimeParam`: the default when empty, otherwise `parse_time` with
@@ -109,17 +116,23 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         let ns = d * 1e9;
         if ns.is_nan() || ns > i64::MAX as f64 || ns < i64::MIN as f64 {
             return Err(format!(
-                "cannot parse {:?} to a valid duration. It overflows int64",
-                s
+                "cannot parse {} to a valid duration. It overflows int64",
+                vigil_model::gofmt::quote(s)
             ));
         }
         return Ok(ns as i64);
     }
     match parse_prometheus_duration(s) {
-        Some(ms) => ms
-            .checked_mul(1_000_000)
-            .ok_or_else(|| format!("cannot parse {:?} to a valid duration", s)),
-        None => Err(format!("cannot parse {:?} to a valid duration", s)),
+        Some(ms) => ms.checked_mul(1_000_000).ok_or_else(|| {
+            format!(
+                "cannot parse {} to a valid duration",
+                vigil_model::gofmt::quote(s)
+            )
+        }),
+        None => Err(format!(
+            "cannot parse {} to a valid duration",
+            vigil_model::gofmt::quote(s)
+        )),
     }
 }
 
@@ -172,9 +185,12 @@ pub fn parse_limit(s: &str) -> Result<usize, String> {
     if s.is_empty() {
         return Ok(0);
     }
-    let n: i64 = s
-        .parse()
-        .map_err(|_| format!("strconv.Atoi: parsing {:?}: invalid syntax", s))?;
+    let n: i64 = s.parse().map_err(|_| {
+        format!(
+            "strconv.Atoi: parsing {}: invalid syntax",
+            vigil_model::gofmt::quote(s)
+        )
+    })?;
     if n < 0 {
         return Err("limit must be non-negative".to_string());
     }
@@ -225,7 +241,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let hour = num(11..13)?;
     let min = num(14..16)?;
     let sec = num(17..19)?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    if !(1..=12).contains(&month) || day < 1 || day > i64::from(days_in_month(year, month as u32)) {
         return None;
     }
     if hour > 23 || min > 59 || sec > 59 {
@@ -266,23 +282,9 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month as u32, day as u32);
+    let days = unix_days_from_date(year, month as u32, day as u32);
     let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
     Some(secs * 1000 + millis)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 {
-                29
-            } else {
-                28
-            }
-        }
-    }
 }
 
 /// Formats nanoseconds the way Go's `time.Duration.String` does (`1m0s`,
@@ -370,6 +372,12 @@ mod tests {
             parse_time("abc").unwrap_err(),
             "cannot parse \"abc\" to a valid timestamp"
         );
+        // Go's %q, not Rust's Debug: `\x01` and `\u00a0`, not `\u{1}`.
+        assert_eq!(
+            parse_time("\u{1}\u{a0}").unwrap_err(),
+            r#"cannot parse "\x01\u00a0" to a valid timestamp"#
+        );
+        assert!(parse_time("2016-02-29T00:00:00Z").is_ok());
     }
 
     #[test]

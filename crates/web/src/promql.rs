@@ -10,7 +10,7 @@ use vigil_model::storage::Queryable;
 use vigil_model::Matcher;
 use vigil_promql::ast::Expr;
 use vigil_promql::engine::{Engine, EvalError, QueryControl, QueryResult, Value};
-use vigil_promql::parser::{self, ParseError};
+use vigil_promql::parser::{self, ParseError, ParseOptions};
 
 use crate::sources::{
     ErrorKind, MatrixSeries, QueryEngine, QueryError, QueryOptions, QueryOutput, QueryValue,
@@ -21,11 +21,28 @@ use crate::sources::{
 pub struct PromqlEngine {
     engine: Arc<Engine>,
     storage: Arc<dyn Queryable>,
+    parse: ParseOptions,
 }
 
 impl PromqlEngine {
+    /// Parses with the default options (experimental functions off).
     pub fn new(engine: Arc<Engine>, storage: Arc<dyn Queryable>) -> Self {
-        PromqlEngine { engine, storage }
+        PromqlEngine {
+            engine,
+            storage,
+            parse: ParseOptions::default(),
+        }
+    }
+
+    /// Parser options for every query, e.g. experimental functions from
+    /// `--enable-feature=promql-experimental-functions`.
+    pub fn with_parse_options(mut self, opts: ParseOptions) -> Self {
+        self.parse = opts;
+        self
+    }
+
+    fn parse(&self, query: &str) -> Result<Expr, QueryError> {
+        parser::parse_with_options(query, self.parse).map_err(parse_error)
     }
 }
 
@@ -121,7 +138,7 @@ impl QueryEngine for PromqlEngine {
         time: i64,
         opts: &QueryOptions,
     ) -> Result<QueryOutput, QueryError> {
-        let expr = parser::parse(query).map_err(parse_error)?;
+        let expr = self.parse(query)?;
         self.engine
             .instant_query(self.storage.as_ref(), &expr, time, &control(opts))
             .map(output)
@@ -136,7 +153,7 @@ impl QueryEngine for PromqlEngine {
         step: i64,
         opts: &QueryOptions,
     ) -> Result<QueryOutput, QueryError> {
-        let expr = parser::parse(query).map_err(parse_error)?;
+        let expr = self.parse(query)?;
         self.engine
             .range_query(
                 self.storage.as_ref(),
@@ -151,7 +168,7 @@ impl QueryEngine for PromqlEngine {
     }
 
     fn format_query(&self, query: &str) -> Result<String, QueryError> {
-        let expr = parser::parse(query).map_err(parse_error)?;
+        let expr = self.parse(query)?;
         Ok(parser::prettify(&expr))
     }
 
@@ -160,7 +177,7 @@ impl QueryEngine for PromqlEngine {
     }
 
     fn selectors(&self, query: &str) -> Result<Vec<Vec<Matcher>>, QueryError> {
-        let expr = parser::parse(query).map_err(parse_error)?;
+        let expr = self.parse(query)?;
         let mut out = Vec::new();
         collect_selectors(&expr, &mut out);
         Ok(out)

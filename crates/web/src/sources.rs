@@ -25,7 +25,8 @@ pub enum ErrorKind {
     Canceled,
     /// 500: a storage or server fault.
     Internal,
-    /// 503: not ready yet (e.g. WAL replay still running).
+    /// 500 (Prometheus has no status of its own for it): e.g. the admin
+    /// APIs are disabled.
     Unavailable,
     /// 404
     NotFound,
@@ -50,8 +51,8 @@ impl ErrorKind {
         match self {
             ErrorKind::BadData => 400,
             ErrorKind::Execution => 422,
-            ErrorKind::Timeout | ErrorKind::Canceled | ErrorKind::Unavailable => 503,
-            ErrorKind::Internal => 500,
+            ErrorKind::Timeout | ErrorKind::Canceled => 503,
+            ErrorKind::Internal | ErrorKind::Unavailable => 500,
             ErrorKind::NotFound => 404,
         }
     }

@@ -9,14 +9,22 @@ use serde_json::json;
 
 use common::*;
 use vigil_promql::engine::{Engine, EngineOptions};
+use vigil_promql::parser::ParseOptions;
 use vigil_web::*;
 
 fn app() -> axum::Router {
+    app_with(ParseOptions::default())
+}
+
+fn app_with(parse: ParseOptions) -> axum::Router {
     let storage = fixture();
-    let engine = Arc::new(PromqlEngine::new(
-        Arc::new(Engine::new(EngineOptions::default())),
-        storage.clone(),
-    ));
+    let engine = Arc::new(
+        PromqlEngine::new(
+            Arc::new(Engine::new(EngineOptions::default())),
+            storage.clone(),
+        )
+        .with_parse_options(parse),
+    );
     let web = Web::new(WebOptions::default(), storage, engine).unwrap();
     web.ready_flag().set_ready();
     web.router()
@@ -111,4 +119,21 @@ async fn instant_table_query_and_metadata_with_real_parser() {
     )
     .await;
     assert_eq!(r.text(), r#"{"status":"success","data":[]}"#);
+}
+
+#[tokio::test]
+async fn experimental_functions_only_when_enabled() {
+    let q = "/api/v1/query?query=sort_by_label(vector(1)%2C%22a%22)&time=4";
+    let r = get(&app(), q).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.text(),
+        r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1: parse error: function \"sort_by_label\" is not enabled"}"#
+    );
+    let r = get(&app_with(ParseOptions::all()), q).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.text(),
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[4,"1"]}]}}"#
+    );
 }

@@ -8,17 +8,18 @@
 
 use std::collections::HashMap;
 
-use vigil_model::labels::go_quote;
+use vigil_model::gofmt;
 use vigil_model::{Labels, METRIC_NAME};
 
 use crate::ast::{AggregateExpr, AggregateOp};
 
 use super::eval::{Dup, Evaluator, LabelsFrom, Src};
 use super::functions::{go_reverse_sort, is_valid_label_name};
-use super::gomath::{format_float_f, format_float_v, kahan_sum_inc};
+use super::gomath::kahan_sum_inc;
 use super::range_fns::quantile;
 use super::types::{is_absent, is_present, Grid, StepSeries, StepVector, Val, ABSENT};
 use super::EvalError;
+use vigil_model::gofmt::{format_float, FloatFormat, GoFloat};
 
 /// The output labels of the group a series falls into.
 fn grouping_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
@@ -377,7 +378,7 @@ pub fn eval_aggregate<'q>(
         if !is_valid_label_name(&label) {
             return Err(EvalError::exec(format!(
                 "invalid label name {}",
-                go_quote(&go_quote(&label))
+                gofmt::quote(&gofmt::quote(&label))
             )));
         }
         return count_values(ev, a, &label, grouping, g);
@@ -397,7 +398,7 @@ pub fn eval_aggregate<'q>(
             if !convertible_to_i64(p) {
                 return Err(EvalError::exec(format!(
                     "Scalar value {} overflows int64",
-                    format_float_v(p)
+                    GoFloat(p, FloatFormat::G)
                 )));
             }
             let kk = p as i64;
@@ -412,7 +413,7 @@ pub fn eval_aggregate<'q>(
         if let Some(q) = param.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
             ev.warn(format!(
                 "PromQL warning: quantile value should be between 0 and 1, got {}",
-                format_float_v(*q)
+                GoFloat(*q, FloatFormat::G)
             ));
         }
     }
@@ -492,7 +493,7 @@ fn count_values<'q>(
                 continue;
             }
             let mut b = s.labels.builder();
-            b.set(label.to_string(), format_float_f(f));
+            b.set(label.to_string(), format_float(f, FloatFormat::F));
             let metric = b.build();
             let key = grouping_labels(&metric, &grouping, a.without);
             let o = match index.get(&key) {

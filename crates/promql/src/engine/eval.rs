@@ -516,7 +516,7 @@ impl<'q> Evaluator<'q> {
             range,
         };
         q.select(Some(&hints), &vs.matchers)
-            .map_err(|e| EvalError::Storage(e.to_string()))
+            .map_err(selector::select_err)
     }
 
     /// Reference time of a selector at each step: the step time (or the `@`

@@ -14,10 +14,11 @@ use vigil_model::{Labels, METRIC_NAME};
 use crate::ast::{Call, Expr};
 
 use super::eval::{absent_labels, merge_same_labels, Dup, Evaluator, Lazy, Src};
-use super::gomath::{civil_from_unix, days_in_month, go_f64_to_i64, go_max, go_min, natural_less};
+use super::gomath::{go_f64_to_i64, go_max, go_min, natural_less};
 use super::histogram::bucket_quantile;
 use super::types::{is_present, Grid, StepSeries, StepVector, Val, ABSENT};
 use super::EvalError;
+use vigil_model::gofmt::{FloatFormat, GoFloat, GoTime};
 
 type MapFn = Arc<dyn Fn(usize, f64) -> Option<f64> + Send + Sync>;
 
@@ -85,17 +86,19 @@ impl DateFn {
         })
     }
 
+    /// The function of `time.Unix(unix_sec, 0).UTC()`, with Go's answers
+    /// for times beyond any calendar (NaN and ±Inf arrive as i64::MIN).
     fn apply(self, unix_sec: i64) -> f64 {
-        let t = civil_from_unix(unix_sec);
+        let t = GoTime::from_unix(unix_sec);
         (match self {
-            DateFn::Year => return t.year as f64,
-            DateFn::Month => t.month,
-            DateFn::DayOfMonth => t.day,
-            DateFn::DayOfWeek => t.weekday,
-            DateFn::DayOfYear => t.yday,
-            DateFn::Hour => t.hour,
-            DateFn::Minute => t.minute,
-            DateFn::DaysInMonth => days_in_month(t.year, t.month),
+            DateFn::Year => return t.year() as f64,
+            DateFn::Month => t.month(),
+            DateFn::DayOfMonth => t.day(),
+            DateFn::DayOfWeek => t.weekday(),
+            DateFn::DayOfYear => t.year_day(),
+            DateFn::Hour => t.hour(),
+            DateFn::Minute => t.minute(),
+            DateFn::DaysInMonth => t.days_in_month(),
         }) as f64
     }
 }
@@ -448,7 +451,7 @@ fn histogram_quantile<'q>(
         if qv.is_nan() || !(0.0..=1.0).contains(&qv) {
             ev.warn(format!(
                 "PromQL warning: quantile value should be between 0 and 1, got {}",
-                super::gomath::format_float_v(qv)
+                GoFloat(qv, FloatFormat::G)
             ));
             break;
         }
@@ -462,9 +465,9 @@ fn histogram_quantile<'q>(
         let le = s.labels.get("le").unwrap_or("");
         let Some(upper) = super::gomath::go_parse_float(le) else {
             ev.warn(format!(
-                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {:?} for metric name {:?}",
-                le,
-                s.labels.metric_name().unwrap_or("")
+                "PromQL warning: bucket label \"le\" is missing or has a malformed value of {} for metric name {}",
+                vigil_model::gofmt::quote(le),
+                vigil_model::gofmt::quote(s.labels.metric_name().unwrap_or(""))
             ));
             continue;
         };

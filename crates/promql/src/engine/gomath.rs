@@ -2,8 +2,8 @@
 //!
 //! PromQL answers are defined by Prometheus, which is written in Go: `math.Max`
 //! propagates NaN (Rust's `f64::max` drops it), `int64(NaN)` is
-//! `math.MinInt64` on amd64, `strconv.FormatFloat` spells infinities `+Inf`.
-//! Everything here is a pure function of its inputs.
+//! `math.MinInt64` on amd64. Go's printing and dates are in
+//! `vigil_model::gofmt`. Everything here is a pure function of its inputs.
 
 /// Go's `math.Max`: +Inf wins, then NaN, and +0 beats -0.
 pub fn go_max(x: f64, y: f64) -> f64 {
@@ -59,7 +59,14 @@ pub fn go_f64_to_i64(f: f64) -> i64 {
     }
 }
 
-/// Neumaier-compensated summation step, as Prometheus's `kahanSumInc`.
+/// Neumaier-compensated summation step, as Prometheus's `kahanSumInc`
+/// after #14362: once the running sum is infinite the compensation is reset,
+/// so a sum containing +Inf is +Inf.
+///
+/// Deliberate deviation from 2.53, whose `kahanSumInc` had no such guard and
+/// turned `sum_over_time`, `avg_over_time`, `sum` of a +Inf into NaN; 2.42
+/// (no compensation yet) and later versions say +Inf, and so does Vigil.
+/// Variances keep 2.53's NaN: see [`kahan_sum_inc_unguarded`].
 #[inline]
 pub fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     let t = sum + inc;
@@ -73,50 +80,22 @@ pub fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     (t, c)
 }
 
-/// `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits, no
-/// exponent.
-pub fn format_float_f(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".to_string()
-    } else if f == f64::INFINITY {
-        "+Inf".to_string()
-    } else if f == f64::NEG_INFINITY {
-        "-Inf".to_string()
+/// Prometheus 2.53's `kahanSumInc` as it was: no guard, so once the sum
+/// overflows or takes an infinite term the compensation is NaN or the
+/// opposite infinity and the compensated result `sum + c` is NaN.
+///
+/// Used for variances (`stddev_over_time`, `stdvar_over_time`), where an
+/// infinite input or overflowing squared deviations leave the result
+/// undefined: NaN, as 2.42 and 2.53 answer.
+#[inline]
+pub fn kahan_sum_inc_unguarded(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
     } else {
-        format!("{f}")
-    }
-}
-
-/// Go's `%v` for a float64 (`strconv.FormatFloat(f, 'g', -1, 64)` with the
-/// exponent threshold of 21), e.g. `1e+21`, `1.5`, `NaN`, `+Inf`.
-pub fn format_float_v(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".to_string();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0" } else { "0" }.to_string();
-    }
-    // Shortest digits and decimal exponent via Rust's `{:e}`.
-    let e = format!("{f:e}");
-    let (mant, exp) = match e.split_once('e') {
-        Some(p) => p,
-        None => return e,
+        c + ((inc - t) + sum)
     };
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..21).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        let abs = exp.unsigned_abs();
-        if abs < 10 {
-            format!("{mant}e{sign}0{abs}")
-        } else {
-            format!("{mant}e{sign}{abs}")
-        }
-    } else {
-        format!("{f}")
-    }
+    (t, c)
 }
 
 /// Parses a float the way Go's `strconv.ParseFloat(s, 64)` does for the
@@ -220,76 +199,6 @@ fn chunks(s: &str) -> Vec<&str> {
     out
 }
 
-/// Civil date parts of a Unix time in UTC, as Go's `time.Unix(sec, 0).UTC()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CivilTime {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    /// 0 = Sunday.
-    pub weekday: u32,
-    /// 1-based day of the year.
-    pub yday: u32,
-}
-
-pub fn civil_from_unix(sec: i64) -> CivilTime {
-    let days = sec.div_euclid(86_400);
-    let secs_of_day = sec.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let weekday = (days + 4).rem_euclid(7) as u32; // 1970-01-01 was a Thursday.
-    let yday = (days - days_from_civil(year, 1, 1)) as u32 + 1;
-    CivilTime {
-        year,
-        month,
-        day,
-        hour: (secs_of_day / 3600) as u32,
-        minute: ((secs_of_day % 3600) / 60) as u32,
-        weekday,
-        yday,
-    }
-}
-
-pub fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 {
-                29
-            } else {
-                28
-            }
-        }
-    }
-}
-
-// Howard Hinnant's days-from-civil algorithms, in i128-free i64 arithmetic
-// (inputs are bounded by what an i64 of seconds can express).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,14 +223,22 @@ mod tests {
     }
 
     #[test]
-    fn float_formats() {
-        assert_eq!(format_float_f(1e20), "100000000000000000000");
-        assert_eq!(format_float_f(f64::INFINITY), "+Inf");
-        assert_eq!(format_float_f(0.1), "0.1");
-        assert_eq!(format_float_v(1e21), "1e+21");
-        assert_eq!(format_float_v(1.5e-5), "1.5e-05");
-        assert_eq!(format_float_v(123.0), "123");
-        assert_eq!(format_float_v(f64::NAN), "NaN");
+    fn infinities_sum_to_inf_but_unguarded_compensation_is_nan() {
+        let (mut g, mut u) = ((0.0, 0.0), (0.0, 0.0));
+        for v in [1.0, f64::INFINITY, 2.0] {
+            g = kahan_sum_inc(v, g.0, g.1);
+            u = kahan_sum_inc_unguarded(v, u.0, u.1);
+        }
+        assert_eq!(g.0 + g.1, f64::INFINITY);
+        assert!((u.0 + u.1).is_nan());
+        // Overflow of finite terms: +Inf guarded, NaN unguarded.
+        let (mut g, mut u) = ((0.0, 0.0), (0.0, 0.0));
+        for v in [1.5e308, 1.5e308] {
+            g = kahan_sum_inc(v, g.0, g.1);
+            u = kahan_sum_inc_unguarded(v, u.0, u.1);
+        }
+        assert_eq!(g.0 + g.1, f64::INFINITY);
+        assert!((u.0 + u.1).is_nan());
     }
 
     #[test]
@@ -339,25 +256,5 @@ mod tests {
         assert!(natural_less("1.2.3", "1.11.3"));
         assert!(natural_less("2", "10"));
         assert!(!natural_less("10", "2"));
-    }
-
-    #[test]
-    fn civil_dates() {
-        let t = civil_from_unix(1_136_239_445); // 2006-01-02T22:04:05Z, a Monday
-        assert_eq!(
-            (t.year, t.month, t.day, t.hour, t.minute),
-            (2006, 1, 2, 22, 4)
-        );
-        assert_eq!(t.weekday, 1);
-        assert_eq!(t.yday, 2);
-        assert_eq!(civil_from_unix(1_483_191_420).yday, 366);
-        assert_eq!(civil_from_unix(0).weekday, 4);
-        let t = civil_from_unix(-1);
-        assert_eq!(
-            (t.year, t.month, t.day, t.hour, t.minute),
-            (1969, 12, 31, 23, 59)
-        );
-        assert_eq!(days_in_month(2016, 2), 29);
-        assert_eq!(days_in_month(1900, 2), 28);
     }
 }

@@ -10,7 +10,7 @@
 
 use vigil_model::Sample;
 
-use super::gomath::kahan_sum_inc;
+use super::gomath::{kahan_sum_inc, kahan_sum_inc_unguarded};
 use super::EvalError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -446,6 +446,10 @@ fn avg_over_time(win: &[Sample]) -> f64 {
     }
 }
 
+/// Welford's variance with Kahan-compensated running sums, as Prometheus.
+/// The compensation is 2.53's unguarded one: an infinite input, or squared
+/// deviations beyond the float range, make the variance NaN (not +Inf),
+/// as in 2.42 and 2.53. Sums keep the guard (see `kahan_sum_inc`).
 fn stdvar_over_time(win: &[Sample]) -> f64 {
     let mut count = 0.0;
     let (mut mean, mut c_mean) = (0.0, 0.0);
@@ -453,8 +457,8 @@ fn stdvar_over_time(win: &[Sample]) -> f64 {
     for s in win {
         count += 1.0;
         let delta = s.v - (mean + c_mean);
-        (mean, c_mean) = kahan_sum_inc(delta / count, mean, c_mean);
-        (aux, c_aux) = kahan_sum_inc(delta * (s.v - (mean + c_mean)), aux, c_aux);
+        (mean, c_mean) = kahan_sum_inc_unguarded(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_sum_inc_unguarded(delta * (s.v - (mean + c_mean)), aux, c_aux);
     }
     (aux + c_aux) / count
 }

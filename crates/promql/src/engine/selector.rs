@@ -8,8 +8,23 @@ use vigil_model::{is_stale_nan, Sample};
 use super::types::{is_present, sanitize, SampleBudget, ABSENT};
 use super::EvalError;
 
+/// An error met while iterating a selected series (a corrupt chunk, say)
+/// is an execution error, as in Prometheus (HTTP 422, `execution`); only
+/// failures to select series are storage errors.
 fn storage_err(e: vigil_model::storage::StorageError) -> EvalError {
-    EvalError::Storage(e.to_string())
+    EvalError::Execution(e.to_string())
+}
+
+/// Selecting series failed: a storage error (HTTP 500, `internal`), except
+/// corrupt data, which fails only this query like a corrupt chunk met
+/// while iterating (HTTP 422, `execution`).
+pub(super) fn select_err(e: vigil_model::storage::StorageError) -> EvalError {
+    match e {
+        vigil_model::storage::StorageError::Corruption { .. } => {
+            EvalError::Execution(e.to_string())
+        }
+        e => EvalError::Storage(e.to_string()),
+    }
 }
 
 /// Values of an instant selector at each step whose reference time is

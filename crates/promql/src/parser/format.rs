@@ -5,11 +5,12 @@
 //! a tree must keep the `Paren` nodes the parser produced to print back to
 //! the same query.
 
-use super::literal::{format_duration, go_float, go_quote};
+use super::literal::format_duration;
 use crate::ast::{
     AggregateExpr, AtModifier, BinaryExpr, Cardinality, Expr, SubqueryExpr, VectorSelector,
 };
 use std::fmt::{self, Write};
+use vigil_model::gofmt::{format_float, quote, FloatFormat};
 use vigil_model::{MatchOp, METRIC_NAME};
 
 /// Prometheus's `Expr.String()`.
@@ -27,8 +28,8 @@ impl fmt::Display for Expr {
 
 fn write_expr(out: &mut String, e: &Expr) {
     match e {
-        Expr::NumberLiteral(v) => out.push_str(&go_float(*v)),
-        Expr::StringLiteral(s) => out.push_str(&go_quote(s)),
+        Expr::NumberLiteral(v) => out.push_str(&format_float(*v, FloatFormat::G)),
+        Expr::StringLiteral(s) => out.push_str(&quote(s)),
         Expr::VectorSelector(vs) => {
             write_selector(out, vs);
             write_at_offset(out, vs.at, vs.offset);
@@ -98,7 +99,7 @@ fn write_selector(out: &mut String, vs: &VectorSelector) {
                 && m.value == name
                 && !m.value.is_empty())
         })
-        .map(|m| format!("{}{}{}", m.name, m.op.as_str(), go_quote(&m.value)))
+        .map(|m| format!("{}{}{}", m.name, m.op.as_str(), quote(&m.value)))
         .collect();
     out.push_str(name);
     if labels.is_empty() {

@@ -116,8 +116,8 @@ impl Token {
         let val = &input[self.start..self.end];
         match self.kind {
             T::Eof => "end of input".to_string(),
-            T::Identifier => format!("identifier {}", super::literal::go_quote(val)),
-            T::MetricIdentifier => format!("metric identifier {}", super::literal::go_quote(val)),
+            T::Identifier => format!("identifier {}", vigil_model::gofmt::quote(val)),
+            T::MetricIdentifier => format!("metric identifier {}", vigil_model::gofmt::quote(val)),
             T::Str => format!("string {}", short_quote(val)),
             T::Number => format!("number {}", short_quote(val)),
             T::Duration => format!("duration {}", short_quote(val)),
@@ -133,9 +133,9 @@ impl Token {
 fn short_quote(val: &str) -> String {
     if val.len() > 10 {
         let cut: String = val.chars().take(10).collect();
-        format!("{}...", super::literal::go_quote(&cut))
+        format!("{}...", vigil_model::gofmt::quote(&cut))
     } else {
-        super::literal::go_quote(val)
+        vigil_model::gofmt::quote(val)
     }
 }
 
@@ -544,7 +544,7 @@ impl<'a> Lexer<'a> {
         if !self.accept_remaining_duration() {
             let msg = format!(
                 "bad duration syntax: {}",
-                super::literal::go_quote(&self.input[self.start..self.pos])
+                vigil_model::gofmt::quote(&self.input[self.start..self.pos])
             );
             return Err(self.fail(msg));
         }
@@ -562,7 +562,7 @@ impl<'a> Lexer<'a> {
         }
         let msg = format!(
             "bad number or duration syntax: {}",
-            super::literal::go_quote(&self.input[self.start..self.pos])
+            vigil_model::gofmt::quote(&self.input[self.start..self.pos])
         );
         Err(self.fail(msg))
     }
@@ -680,7 +680,7 @@ pub(crate) fn quote_rune(r: Option<char>) -> String {
         '\'' => "'\\''".to_string(),
         '"' => "'\"'".to_string(),
         _ => {
-            let q = super::literal::go_quote(c.encode_utf8(&mut [0; 4]));
+            let q = vigil_model::gofmt::quote(c.encode_utf8(&mut [0; 4]));
             format!("'{}'", &q[1..q.len() - 1])
         }
     }
@@ -688,7 +688,7 @@ pub(crate) fn quote_rune(r: Option<char>) -> String {
 
 /// Go's `%#U`: `U+0063 'c'`, without the char when it is not printable.
 fn go_rune_u(c: char) -> String {
-    if super::literal::is_go_printable(c) {
+    if vigil_model::gofmt::is_print(c) {
         format!("U+{:04X} '{}'", c as u32, c)
     } else {
         format!("U+{:04X}", c as u32)

@@ -5,79 +5,7 @@
 //! `model.ParseDuration`; queries, errors and `format_query` output must
 //! match byte for byte, so the rules live here in one place.
 
-use std::sync::LazyLock;
-
-/// Go's `unicode.IsPrint`: letters, marks, numbers, punctuation, symbols
-/// and the ASCII space.
-pub(crate) fn is_go_printable(c: char) -> bool {
-    static PRINTABLE: LazyLock<Option<regex::Regex>> =
-        LazyLock::new(|| regex::Regex::new(r"^[\p{L}\p{M}\p{N}\p{P}\p{S}]$").ok());
-    if c.is_ascii() {
-        return (' '..='~').contains(&c);
-    }
-    match PRINTABLE.as_ref() {
-        Some(re) => re.is_match(c.encode_utf8(&mut [0; 4])),
-        None => !c.is_control(),
-    }
-}
-
-/// Go's `strconv.Quote`.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if is_go_printable(c) => out.push(c),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push_str(&format!("\\U{:08x}", c as u32)),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Go's `fmt.Sprint(float64)`: shortest representation, `%e` style when
-/// the exponent is below -4 or at least 6 (e.g. `1e+06`), `+Inf`, `NaN`.
-pub fn go_float(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    // Rust's `{:e}` gives the shortest round-tripping digits.
-    let e = format!("{v:e}");
-    let (mantissa, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        return format!("{v}");
-    }
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
-}
+use vigil_model::gofmt::quote;
 
 /// Go's `fmt.Sprintf("%f", v)` (used in the `@` bounds error).
 pub(crate) fn go_float_f6(v: f64) -> String {
@@ -115,7 +43,7 @@ pub(crate) fn parse_number(s: &str) -> Result<f64, String> {
             if v.is_infinite() && !special {
                 Err(format!(
                     "strconv.ParseFloat: parsing {}: value out of range",
-                    go_quote(s)
+                    quote(s)
                 ))
             } else {
                 Ok(v)
@@ -123,7 +51,7 @@ pub(crate) fn parse_number(s: &str) -> Result<f64, String> {
         }
         _ => Err(format!(
             "strconv.ParseFloat: parsing {}: invalid syntax",
-            go_quote(s)
+            quote(s)
         )),
     }
 }
@@ -228,7 +156,7 @@ pub fn parse_duration(s: &str) -> Result<i64, DurationError> {
         "" => return Err(DurationError("empty duration string".into())),
         _ => {}
     }
-    let invalid = || DurationError(format!("not a valid duration string: {}", go_quote(s)));
+    let invalid = || DurationError(format!("not a valid duration string: {}", quote(s)));
     // Multipliers in nanoseconds, as Go's range check is in nanoseconds.
     const UNITS: &[(&str, u64, u32)] = &[
         ("y", MS_PER_YEAR * 1_000_000, 1),
@@ -258,8 +186,8 @@ pub fn parse_duration(s: &str) -> Result<i64, DurationError> {
         let Some(&(_, mult, pos)) = UNITS.iter().find(|(u, _, _)| *u == unit) else {
             return Err(DurationError(format!(
                 "unknown unit {} in duration {}",
-                go_quote(unit),
-                go_quote(s)
+                quote(unit),
+                quote(s)
             )));
         };
         if pos <= last_pos {
@@ -314,39 +242,6 @@ pub fn format_duration(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_float_matches_fmt_sprint() {
-        let cases: &[(f64, &str)] = &[
-            (1.0, "1"),
-            (-1.0, "-1"),
-            (0.5, "0.5"),
-            (123456.0, "123456"),
-            (1e6, "1e+06"),
-            (1234567.0, "1.234567e+06"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (1.5e-7, "1.5e-07"),
-            (1e100, "1e+100"),
-            (f64::INFINITY, "+Inf"),
-            (f64::NEG_INFINITY, "-Inf"),
-            (f64::NAN, "NaN"),
-            (-0.0, "-0"),
-            (0.1 + 0.2, "0.30000000000000004"),
-        ];
-        for &(v, want) in cases {
-            assert_eq!(go_float(v), want, "{v:?}");
-        }
-    }
-
-    #[test]
-    fn go_quote_escapes_like_strconv() {
-        assert_eq!(go_quote("a\"b\\c"), r#""a\"b\\c""#);
-        assert_eq!(go_quote("\n\t\u{7}\u{1}\u{7f}"), r#""\n\t\a\x01\x7f""#);
-        assert_eq!(go_quote("☺ é"), "\"☺ é\"");
-        assert_eq!(go_quote("\u{a0}\u{ad}"), r#""\u00a0\u00ad""#);
-        assert_eq!(go_quote("\u{e0001}"), r#""\U000e0001""#);
-    }
 
     #[test]
     fn numbers_follow_go() {

@@ -6,13 +6,12 @@
 //! `format_expr`/`prettify` print what Prometheus prints. It must not
 //! evaluate anything nor touch storage; the evaluator consumes `ast::Expr`.
 //!
-//! Entry points: [`parse`], [`parse_metric_selector`], [`parse_metric`],
+//! Entry points: [`parse`] (and [`parse_with_options`]), [`parse_metric_selector`], [`parse_metric`],
 //! [`parse_metric_prefix`], [`parse_series_desc`], [`parse_duration`], [`format_duration`],
 //! [`format_expr`], [`prettify`], [`get_function`].
 //!
 //! Known deviations from Prometheus 2.53 (see also the corpus test):
 //! - quoted UTF-8 metric/label names (`{"a.b"}`, `by ("a.b")`) are rejected;
-//! - experimental functions are always enabled (no feature flag);
 //! - nesting deeper than 256 levels or trees taller than 1024 are errors
 //!   (Prometheus has no limit; ours keeps the stack bounded);
 //! - `\x`/octal escapes that form invalid UTF-8 become U+FFFD;
@@ -33,17 +32,43 @@ mod series;
 pub use error::ParseError;
 pub use format::{format_expr, prettify};
 pub use functions::{get_function, FUNCTIONS};
-pub use literal::{format_duration, go_float, go_quote, parse_duration, DurationError};
+pub use literal::{format_duration, parse_duration, DurationError};
 pub use series::{parse_series_desc, SequenceValue};
 
 use crate::ast::Expr;
 use parse::Parser;
 use vigil_model::{Labels, Matcher};
 
-/// Parses and type-checks a PromQL expression, as Prometheus's
-/// `parser.ParseExpr`.
+/// What Prometheus keeps in package globals of its parser, as a value the
+/// caller passes: the parser stays a pure function of its input, and one
+/// process can parse with and without (tests, rules vs. API).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Accept the functions Prometheus marks experimental (`sort_by_label`,
+    /// `sort_by_label_desc`, `mad_over_time`); otherwise calling one is
+    /// the parse error `function "mad_over_time" is not enabled`.
+    /// `--enable-feature=promql-experimental-functions`; off by default.
+    pub experimental_functions: bool,
+}
+
+impl ParseOptions {
+    /// Everything enabled, as Prometheus's own test harness runs.
+    pub fn all() -> Self {
+        ParseOptions {
+            experimental_functions: true,
+        }
+    }
+}
+
+/// Parses and type-checks a PromQL expression with the default options
+/// (experimental functions disabled), as Prometheus's `parser.ParseExpr`.
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
-    let mut p = Parser::new(input);
+    parse_with_options(input, ParseOptions::default())
+}
+
+/// [`parse`] with explicit options.
+pub fn parse_with_options(input: &str, opts: ParseOptions) -> Result<Expr, ParseError> {
+    let mut p = Parser::new(input).with_options(opts);
     let r = p.parse_query();
     let mut node = p.finish(r)?;
     node::check(input, &mut node)?;

@@ -188,7 +188,7 @@ impl Checker<'_> {
                 end,
                 format!(
                     "unary expression only allowed on expressions of type scalar or instant vector, got {}",
-                    super::literal::go_quote(t.as_str())
+                    vigil_model::gofmt::quote(t.as_str())
                 ),
             );
         }
@@ -277,7 +277,7 @@ impl Checker<'_> {
                         e,
                         format!(
                             "label {} must not occur in ON and GROUP clause at once",
-                            super::literal::go_quote(l)
+                            vigil_model::gofmt::quote(l)
                         ),
                     );
                 }
@@ -290,7 +290,7 @@ impl Checker<'_> {
         if rt != ValueType::Scalar && rt != ValueType::Vector {
             return self.err(rhs.start, rhs.end, ONLY.into());
         }
-        let quoted_op = || super::literal::go_quote(op.as_str());
+        let quoted_op = || vigil_model::gofmt::quote(op.as_str());
         if lt != ValueType::Vector || rt != ValueType::Vector {
             if matching
                 .as_ref()
@@ -347,7 +347,7 @@ impl Checker<'_> {
         end: usize,
     ) -> CResult<ValueType> {
         let nargs = func.arg_types.len();
-        let name = super::literal::go_quote(func.name);
+        let name = vigil_model::gofmt::quote(func.name);
         if func.variadic == 0 {
             if nargs != args.len() {
                 return self.err(
@@ -409,8 +409,8 @@ impl Checker<'_> {
                     end,
                     format!(
                         "metric name must not be set twice: {} or {}",
-                        super::literal::go_quote(&vs.name),
-                        super::literal::go_quote(&m.value)
+                        vigil_model::gofmt::quote(&vs.name),
+                        vigil_model::gofmt::quote(&m.value)
                     ),
                 );
             }

@@ -36,6 +36,7 @@ pub(crate) struct Parser<'a> {
     /// Inside an aggregation's argument list (changes error contexts).
     agg_depth: u32,
     nesting: u32,
+    opts: super::ParseOptions,
 }
 
 fn binary_op(kind: T) -> Option<(BinaryOp, u8)> {
@@ -131,7 +132,13 @@ impl<'a> Parser<'a> {
             first_err: None,
             agg_depth: 0,
             nesting: 0,
+            opts: super::ParseOptions::default(),
         }
+    }
+
+    pub fn with_options(mut self, opts: super::ParseOptions) -> Self {
+        self.opts = opts;
+        self
     }
 
     // ----- token handling -------------------------------------------------
@@ -682,9 +689,21 @@ impl<'a> Parser<'a> {
         let end = self.last_end;
         let fname = self.text(name);
         match get_function(fname) {
-            Some(func) => self.node(Kind::Call { func, args }, name.start, end),
+            Some(func) => {
+                if func.experimental && !self.opts.experimental_functions {
+                    let msg = format!(
+                        "function {} is not enabled",
+                        vigil_model::gofmt::quote(fname)
+                    );
+                    self.record(name.start, name.end, msg);
+                }
+                self.node(Kind::Call { func, args }, name.start, end)
+            }
             None => {
-                let msg = format!("unknown function with name {}", literal::go_quote(fname));
+                let msg = format!(
+                    "unknown function with name {}",
+                    vigil_model::gofmt::quote(fname)
+                );
                 self.record(name.start, name.end, msg);
                 Ok(Box::new(Node::new(Kind::Invalid, name.start, end)))
             }

@@ -43,7 +43,7 @@ fn parse_item(item: &str, out: &mut Vec<SequenceValue>) -> Result<(), String> {
     let bad = || {
         format!(
             "unexpected {} in series values",
-            super::literal::go_quote(item)
+            vigil_model::gofmt::quote(item)
         )
     };
     if let Some(rest) = item.strip_prefix('_') {

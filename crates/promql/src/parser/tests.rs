@@ -4,10 +4,12 @@
 
 use super::*;
 use crate::ast::{AggregateOp, AtModifier, BinaryOp, Cardinality, UnaryOp};
+use vigil_model::gofmt::{format_float, quote, FloatFormat};
 use vigil_model::MatchOp;
 
+/// Parses with everything enabled: these tests are about the grammar.
 fn ok(q: &str) -> Expr {
-    match parse(q) {
+    match parse_with_options(q, ParseOptions::all()) {
         Ok(e) => e,
         Err(e) => panic!("{q:?} failed: {e}"),
     }
@@ -23,8 +25,8 @@ fn err(q: &str) -> String {
 /// A compact tree rendering that shows structure: `(+ 1 (* 2 3))`.
 fn tree(e: &Expr) -> String {
     match e {
-        Expr::NumberLiteral(v) => go_float(*v),
-        Expr::StringLiteral(s) => go_quote(s),
+        Expr::NumberLiteral(v) => format_float(*v, FloatFormat::G),
+        Expr::StringLiteral(s) => quote(s),
         Expr::VectorSelector(_) | Expr::MatrixSelector(_) => format_expr(e),
         Expr::Subquery(s) => format!(
             "(subquery {} {:?} {:?} {} {:?})",
@@ -431,6 +433,23 @@ fn function_calls() {
         r#"(sort_by_label_desc x "a" "b")"#
     );
     assert_eq!(t("mad_over_time(x[5m])"), "(mad_over_time x[5m])");
+    // Off by default, with Prometheus's error at the function's name.
+    for (q, e) in [
+        (
+            r#"sort_by_label(up, "job")"#,
+            r#"1:1: parse error: function "sort_by_label" is not enabled"#,
+        ),
+        (
+            r#"1 + sort_by_label_desc(x)"#,
+            r#"1:5: parse error: function "sort_by_label_desc" is not enabled"#,
+        ),
+        (
+            "sum(mad_over_time(x[5m]))",
+            r#"1:5: parse error: function "mad_over_time" is not enabled"#,
+        ),
+    ] {
+        assert_eq!(err(q), e, "{q}");
+    }
     assert_eq!(
         t("holt_winters(x[5m], 0.1, 0.5)"),
         "(holt_winters x[5m] 0.1 0.5)"

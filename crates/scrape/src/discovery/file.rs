@@ -87,7 +87,7 @@ pub fn parse_file(path: &Path, content: &[u8]) -> Result<Vec<TargetGroup>, FileS
         if let Some(bad_name) = labels.keys().find(|n| !is_valid_label_name(n)) {
             return Err(bad(format!(
                 "{} is not a valid label name",
-                vigil_model::labels::go_quote(bad_name)
+                vigil_model::gofmt::quote(bad_name)
             )));
         }
         let mut labels: Vec<Label> = labels.into_iter().map(|(n, v)| Label::new(n, v)).collect();

@@ -109,19 +109,7 @@ fn scan_quoted(b: &[u8], open: usize) -> Option<usize> {
 
 /// Go's `%q` for a byte string: valid UTF-8 quoted as `strconv.Quote`,
 /// invalid bytes as `\xNN`.
-pub(crate) fn quote(b: &[u8]) -> String {
-    let mut out = String::with_capacity(b.len() + 2);
-    out.push('"');
-    for chunk in b.utf8_chunks() {
-        let q = vigil_model::labels::go_quote(chunk.valid());
-        out.push_str(&q[1..q.len() - 1]);
-        for x in chunk.invalid() {
-            out.push_str(&format!("\\x{x:02x}"));
-        }
-    }
-    out.push('"');
-    out
-}
+pub(crate) use vigil_model::gofmt::quote_bytes as quote;
 
 /// Lexer state at an error, to name the offending token as Prometheus does.
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{Format, MetricType};
+use vigil_model::gofmt::{FloatFormat, GoFloat};
 
 /// A metric family to write: metadata lines, then its samples.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -91,61 +92,10 @@ fn escape(out: &mut String, s: &str, quote: bool) {
     }
 }
 
-/// Formats like Go's `strconv.FormatFloat(v, 'g', -1, 64)` with Prometheus's
-/// spellings of the special values (`+Inf`, `-Inf`, `NaN`).
+/// A sample value as the text format writes it: Go's `%g`
+/// (`strconv.FormatFloat(v, 'g', -1, 64)`), e.g. `1.048576e+06`.
 pub fn push_go_float(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-        return;
-    }
-    if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
-        return;
-    }
-    if v == 0.0 {
-        out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
-        return;
-    }
-    // Rust's `{:e}` gives the shortest round-tripping digits: "d.ddde-x".
-    let e = format!("{v:e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    if neg {
-        out.push('-');
-    }
-    // Shortest %g switches to exponent form below 1e-4 and from 1e6
-    // (`process_max_fds 1.048576e+06`).
-    if !(-4..6).contains(&exp) {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
-    } else if exp < 0 {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        out.push_str(&digits);
-    } else {
-        let int_len = exp as usize + 1;
-        if digits.len() <= int_len {
-            out.push_str(&digits);
-            for _ in digits.len()..int_len {
-                out.push('0');
-            }
-        } else {
-            out.push_str(&digits[..int_len]);
-            out.push('.');
-            out.push_str(&digits[int_len..]);
-        }
-    }
+    let _ = write!(out, "{}", GoFloat(v, FloatFormat::G));
 }
 
 #[cfg(test)]

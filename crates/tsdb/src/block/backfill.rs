@@ -3,10 +3,12 @@
 //!
 //! Samples are XOR-encoded as they arrive, per series and per aligned time
 //! window, so memory holds compressed chunks (about 1.5 bytes a sample), not
-//! raw samples. Samples arriving out of order within their window go to a
-//! small side buffer that is merged when the window is written. Windows are
-//! written as level-1 blocks in time order by `flush` (or early by
-//! `flush_before` when the input is known to be time-sorted).
+//! raw samples. Chunks are cut as Prometheus's head cuts them (promtool
+//! backfills through a head), so both produce the same chunks. Samples
+//! arriving out of order within their window go to a small side buffer
+//! that is merged when the window is written. Windows are written as
+//! level-1 blocks in time order by `flush` (or early by `flush_before` when
+//! the input is known to be time-sorted).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use vigil_model::{Labels, Sample};
 use super::BlockBuilder;
 use crate::chunkenc::{ChunkIter, XorChunk, SAMPLES_PER_CHUNK};
 use crate::chunks::ENCODING_XOR;
+use crate::head::{compute_chunk_end_time, range_for_timestamp};
 use crate::meta::{BlockMeta, BlockMetaCompaction, Ulid};
 
 /// Two hours in milliseconds: Prometheus's default (and minimum) block span.
@@ -71,6 +74,11 @@ type FinishedWindow = (Vec<(i64, i64)>, Vec<u8>, Vec<u32>, u64);
 /// Samples of one series inside one window.
 struct Window {
     index: i64,
+    /// The head's chunk range: promtool's block writer uses twice the
+    /// block duration (so appends may span a whole block).
+    chunk_range: i64,
+    /// When the open chunk will be cut (the head's `nextAt`).
+    next_at: i64,
     /// Concatenated bytes of the finished chunks.
     arena: Vec<u8>,
     /// (mint, maxt, byte length) of each finished chunk in `arena`.
@@ -84,9 +92,11 @@ struct Window {
 }
 
 impl Window {
-    fn new(index: i64) -> Self {
+    fn new(index: i64, duration: i64) -> Self {
         Window {
             index,
+            chunk_range: duration.saturating_mul(2),
+            next_at: i64::MAX,
             arena: Vec::new(),
             metas: Vec::new(),
             cur: None,
@@ -116,18 +126,22 @@ impl Window {
             self.spill.push(Sample::new(t, v));
             return;
         }
-        let full = self
-            .cur
-            .as_ref()
-            .is_some_and(|c| c.num_samples() >= SAMPLES_PER_CHUNK);
-        if full {
+        // The head's rule: once a chunk holds a quarter of 120 samples,
+        // aim for equal chunks up to the range end; cut at that time, or
+        // at 240 samples if the rate went up.
+        let n = self.cur.as_ref().map_or(0, |c| c.num_samples());
+        if n == SAMPLES_PER_CHUNK / 4 {
+            self.next_at = compute_chunk_end_time(self.cur_mint, self.last_t, self.next_at);
+        }
+        if n > 0 && (t >= self.next_at || n >= SAMPLES_PER_CHUNK * 2) {
             self.seal();
         }
         let c = self.cur.get_or_insert_with(XorChunk::new);
         if c.num_samples() == 0 {
             self.cur_mint = t;
+            self.next_at = range_for_timestamp(t, self.chunk_range);
         }
-        // A chunk never reaches 65535 samples here: it is sealed at 120.
+        // A chunk never reaches 65535 samples here: it is sealed at 240.
         if c.append(t, v).is_err() {
             self.spill.push(Sample::new(t, v));
             return;
@@ -164,7 +178,7 @@ impl Window {
         let before = all.len();
         all.dedup_by_key(|s| s.t);
         let dups = (before - all.len()) as u64;
-        let mut w = Window::new(self.index);
+        let mut w = Window::new(self.index, self.chunk_range / 2);
         let mut ignore = BackfillStats::default();
         for s in all {
             w.add(s.t, s.v, &mut ignore);
@@ -254,7 +268,8 @@ impl BlockWriter {
             _ => match s.windows.binary_search_by_key(&window, |w| w.index) {
                 Ok(i) => i,
                 Err(i) => {
-                    s.windows.insert(i, Window::new(window));
+                    s.windows
+                        .insert(i, Window::new(window, self.block_duration));
                     i
                 }
             },

@@ -9,8 +9,12 @@
 
 pub mod merge;
 mod options;
+mod read_only;
+mod snapshot;
 
 pub use options::{DbOptions, DEFAULT_RETENTION};
+pub use read_only::ReadOnlyDb;
+pub use snapshot::SnapshotStats;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -27,7 +31,6 @@ use crate::compact::{
 };
 use crate::head::{Head, HeadOptions};
 use crate::meta::{sync_dir, write_meta, Ulid};
-use merge::MergeQuerier;
 
 /// Name of the lock file, as Prometheus names it.
 pub const LOCK_FILENAME: &str = "lock";
@@ -358,8 +361,13 @@ impl Db {
         } else {
             Ok(())
         };
+        // Retention runs whatever happened above: it is what frees space.
         let reload_res = self.reload_locked();
-        head_res.and(blocks_res).and(reload_res)
+        let res = head_res.and(blocks_res).and(reload_res);
+        if let Err(e) = &res {
+            self.inner.head.disk_full().note("compaction", e);
+        }
+        res
     }
 
     fn head_compactable(&self) -> bool {
@@ -463,6 +471,11 @@ impl Db {
                         .compactions_failed
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::error!(error = %e, "block compaction failed");
+                    // A full disk is no fault of the blocks: retry them
+                    // when there is room again.
+                    if crate::disk_full::is_disk_full_text(&e.to_string()) {
+                        return Err(e);
+                    }
                     // Planners skip failed blocks, so one bad block cannot
                     // make compaction loop forever.
                     for b in &sources {
@@ -610,25 +623,12 @@ fn count_quarantined(dir: &Path) -> u64 {
 
 impl Queryable for Db {
     fn querier(&self, mint: i64, maxt: i64) -> Result<Box<dyn Querier>, StorageError> {
-        let mut qs: Vec<Box<dyn Querier>> = Vec::new();
-        for b in self.blocks().iter() {
-            if b.meta().overlaps_closed(mint, maxt) {
-                qs.push(Box::new(b.querier(mint, maxt)));
-            }
-        }
-        let h = &self.inner.head;
-        let hmin = h
-            .ooo_time_range()
-            .map_or(h.min_time(), |(a, _)| a.min(h.min_time()));
-        if hmin != i64::MAX && h.max_time() >= mint {
-            qs.push(Box::new(h.head_querier(mint.max(hmin), maxt)));
-        }
-        if qs.len() == 1 {
-            if let Some(q) = qs.pop() {
-                return Ok(q);
-            }
-        }
-        Ok(Box::new(MergeQuerier::new(qs)))
+        Ok(read_only::blocks_and_head_querier(
+            &self.blocks(),
+            &self.inner.head,
+            mint,
+            maxt,
+        ))
     }
 }
 

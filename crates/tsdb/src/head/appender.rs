@@ -152,7 +152,10 @@ impl HeadAppender {
     fn flush_created(&mut self) -> Result<(), StorageError> {
         if self.created_series {
             if let Some(w) = &self.head.wal {
-                w.flush().map_err(|e| StorageError::Io(e.to_string()))?;
+                if let Err(e) = w.flush() {
+                    self.head.disk.note("writing WAL", &e);
+                    return Err(StorageError::Io(format!("writing WAL: {e}")));
+                }
             }
         }
         Ok(())
@@ -226,6 +229,8 @@ impl Appender for HeadAppender {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, StorageError> {
+        // A full disk refuses the whole batch, not single samples.
+        self.head.disk.check()?;
         let min_valid = self.min_valid(t);
         if self.head.opts.ooo_time_window == 0 && t < min_valid {
             self.head
@@ -293,10 +298,18 @@ impl Appender for HeadAppender {
             if let Err(e) = wal.log(&[&self.wal_buf], &mut self.scratch) {
                 self.unmark();
                 self.reset();
+                self.head.disk.note("writing WAL", &e);
                 return Err(StorageError::Io(format!("writing WAL: {e}")));
             }
         }
         self.apply();
+        if self.head.chunks.take_disk_full() {
+            // The samples are in the WAL and their chunks in memory; stop
+            // taking more until the chunks can be written again.
+            self.head
+                .disk
+                .enter("writing head chunks", "no space left on device");
+        }
         self.reset();
         Ok(())
     }

@@ -12,14 +12,22 @@
 
 mod appender;
 mod compaction;
+mod delete;
 mod index;
 mod querier;
+mod read_only;
 mod replay;
+mod replay_status;
 mod series;
+mod series_limit;
+mod stats;
 
 pub use appender::HeadAppender;
 pub use compaction::{CompactionSeries, CompactionSeriesIter};
 pub use querier::HeadQuerier;
+pub use replay_status::{WalReplayProgress, WalReplayStatus};
+pub(crate) use series::{compute_chunk_end_time, range_for_timestamp};
+pub use stats::{CardinalityStat, HeadCardinality};
 
 use crate::head_chunks::{ChunkDiskMapper, HeadChunksError};
 use crate::wal::{record, Wal, WalError, WalOptions, WalScratch};
@@ -57,6 +65,8 @@ pub struct HeadOptions {
     pub max_series: usize,
     /// Cap on a `chunks_head/` file's size.
     pub head_chunk_file_size: u64,
+    /// Where WAL replay reports its progress (shared with the API).
+    pub replay_status: Arc<WalReplayStatus>,
 }
 
 impl Default for HeadOptions {
@@ -70,6 +80,7 @@ impl Default for HeadOptions {
             min_valid_time: i64::MIN,
             max_series: 0,
             head_chunk_file_size: crate::head_chunks::MAX_HEAD_CHUNK_FILE_SIZE,
+            replay_status: Arc::default(),
         }
     }
 }
@@ -263,6 +274,9 @@ pub(crate) struct HeadInner {
     pub(crate) chunks: ChunkDiskMapper,
     pub(crate) stats: HeadStats,
     pub(crate) tombstones: RwLock<FastMap<u64, Vec<(i64, i64)>>>,
+    /// Read-only switch for a full disk.
+    pub(crate) disk: crate::disk_full::DiskFull,
+    pub(crate) limit_log: series_limit::SeriesLimitLog,
     truncate_mtx: Mutex<()>,
     closed: AtomicBool,
     /// Buffers of finished appenders, reused by the next ones.
@@ -297,36 +311,7 @@ impl Head {
         })?;
         let mapper =
             ChunkDiskMapper::open_with_size(&dir.join("chunks_head"), opts.head_chunk_file_size)?;
-        let mut inner = HeadInner {
-            opts: opts.clone(),
-            dir: dir.to_path_buf(),
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(Shard {
-                        series: FastMap::default(),
-                    })
-                })
-                .collect(),
-            hashes: (0..SHARDS)
-                .map(|_| Mutex::new(HashShard::default()))
-                .collect(),
-            postings: RwLock::new(Postings::default()),
-            symbols: RwLock::new(Symbols::default()),
-            next_ref: AtomicU64::new(1),
-            min_time: AtomicI64::new(i64::MAX),
-            max_time: AtomicI64::new(i64::MIN),
-            ooo_min_time: AtomicI64::new(i64::MAX),
-            ooo_max_time: AtomicI64::new(i64::MIN),
-            min_valid_time: AtomicI64::new(opts.min_valid_time),
-            wbl_max_time: AtomicI64::new(i64::MIN),
-            wal: None,
-            chunks: mapper,
-            stats: HeadStats::default(),
-            tombstones: RwLock::new(FastMap::default()),
-            truncate_mtx: Mutex::new(()),
-            closed: AtomicBool::new(false),
-            appender_bufs: Mutex::new(Vec::new()),
-        };
+        let mut inner = HeadInner::new(dir, &opts, mapper);
         let started = std::time::Instant::now();
         replay::replay(&mut inner)?;
         inner
@@ -408,35 +393,47 @@ impl Head {
     /// the WAL.
     pub fn truncate(&self, mint: i64) -> Result<(), HeadError> {
         let res = compaction::truncate(&self.inner, mint);
-        if res.is_err() {
+        if let Err(e) = &res {
             self.inner
                 .stats
                 .truncations_failed
                 .fetch_add(1, Ordering::Relaxed);
+            self.inner.disk.note("truncating the head", e);
         }
         res
     }
 
+    /// The full-disk switch: ingestion is read-only while it is on.
+    pub fn disk_full(&self) -> &crate::disk_full::DiskFull {
+        &self.inner.disk
+    }
+
+    /// `vigil_tsdb_read_only`: whether appends are refused because the
+    /// disk is full. While it is, this probes for space (at most once a
+    /// second) and resumes ingestion when there is room again.
+    pub fn read_only(&self) -> bool {
+        !self.inner.disk.refresh()
+    }
+
     /// Deletes samples in `[mint, maxt]` of the series matching `matchers`
-    /// (tombstones: logged to the WAL, honoured by queries and compaction).
+    /// (tombstones: logged to the WAL, honoured by queries and compaction),
+    /// clamped to the samples each series holds now (see `delete.rs`).
     pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<(), StorageError> {
         let refs = querier::postings_for_matchers(&self.inner, matchers)?;
         if refs.is_empty() {
             return Ok(());
         }
-        let stones: Vec<record::Stone> = refs
-            .iter()
-            .map(|&r| record::Stone {
-                series_ref: r,
-                mint,
-                maxt,
-            })
-            .collect();
+        let stones = delete::clamped_stones(&self.inner, &refs, mint, maxt);
+        if stones.is_empty() {
+            return Ok(());
+        }
         if let Some(wal) = &self.inner.wal {
             let mut buf = Vec::new();
             record::encode_tombstones(&stones, &mut buf);
-            wal.log(&[&buf], &mut WalScratch::default())
-                .map_err(|e| StorageError::Io(e.to_string()))?;
+            if let Err(e) = wal.log(&[&buf], &mut WalScratch::default()) {
+                self.inner.disk.note("writing WAL", &e);
+                return Err(StorageError::Io(e.to_string()));
+            }
         }
         let mut ts = write(&self.inner.tombstones);
         for s in stones {
@@ -498,6 +495,42 @@ impl Queryable for Head {
 }
 
 impl HeadInner {
+    /// An empty head over `dir` (replay fills it).
+    fn new(dir: &Path, opts: &HeadOptions, mapper: ChunkDiskMapper) -> HeadInner {
+        HeadInner {
+            opts: opts.clone(),
+            dir: dir.to_path_buf(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        series: FastMap::default(),
+                    })
+                })
+                .collect(),
+            hashes: (0..SHARDS)
+                .map(|_| Mutex::new(HashShard::default()))
+                .collect(),
+            postings: RwLock::new(Postings::default()),
+            symbols: RwLock::new(Symbols::default()),
+            next_ref: AtomicU64::new(1),
+            min_time: AtomicI64::new(i64::MAX),
+            max_time: AtomicI64::new(i64::MIN),
+            ooo_min_time: AtomicI64::new(i64::MAX),
+            ooo_max_time: AtomicI64::new(i64::MIN),
+            min_valid_time: AtomicI64::new(opts.min_valid_time),
+            wbl_max_time: AtomicI64::new(i64::MIN),
+            wal: None,
+            chunks: mapper,
+            stats: HeadStats::default(),
+            tombstones: RwLock::new(FastMap::default()),
+            disk: crate::disk_full::DiskFull::new(dir),
+            limit_log: series_limit::SeriesLimitLog::default(),
+            truncate_mtx: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            appender_bufs: Mutex::new(Vec::new()),
+        }
+    }
+
     /// Looks a series up by labels, creating it (and logging its series
     /// record to the WAL before anyone can append to it) if needed.
     pub(crate) fn get_or_create(
@@ -517,10 +550,22 @@ impl HeadInner {
             }
         }
         let limit = self.opts.max_series;
-        if limit > 0 && self.stats.series.load(Ordering::Relaxed) >= limit as u64 {
+        // With a limit, the slot is taken before the series exists, so
+        // appenders racing for the last slots cannot overshoot it.
+        let reserved = limit > 0
+            && self
+                .stats
+                .series
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                    (n < limit as u64).then_some(n + 1)
+                })
+                .is_ok();
+        if limit > 0 && !reserved {
             self.stats
                 .series_limit_rejections
                 .fetch_add(1, Ordering::Relaxed);
+            let name = labels.get(vigil_model::METRIC_NAME).unwrap_or_default();
+            self.limit_log.refused(limit, name, false);
             return Err(StorageError::SeriesLimit { limit });
         }
         let r = self.next_ref.fetch_add(1, Ordering::AcqRel);
@@ -532,19 +577,32 @@ impl HeadInner {
                 labels.len(),
                 labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
             );
-            wal.log_deferred(wal_buf, scratch)
-                .map_err(|e| StorageError::Io(e.to_string()))?;
+            if let Err(e) = wal.log_deferred(wal_buf, scratch) {
+                if reserved {
+                    self.stats.series.fetch_sub(1, Ordering::Relaxed);
+                }
+                self.disk.note("writing WAL", &e);
+                return Err(StorageError::Io(e.to_string()));
+            }
         }
         let pairs: Vec<(&str, &str)> = labels
             .iter()
             .map(|l| (l.name.as_str(), l.value.as_str()))
             .collect();
-        self.insert_series(&mut hs, h, r, &pairs);
+        self.insert_series(&mut hs, h, r, &pairs, reserved);
         Ok(r)
     }
 
-    /// Creates series `r` (the caller holds its hash shard).
-    fn insert_series(&self, hs: &mut HashShard, h: u64, r: u64, pairs: &[(&str, &str)]) {
+    /// Creates series `r` (the caller holds its hash shard); `counted`: the
+    /// series gauge already includes it (a reserved slot).
+    fn insert_series(
+        &self,
+        hs: &mut HashShard,
+        h: u64,
+        r: u64,
+        pairs: &[(&str, &str)],
+        counted: bool,
+    ) {
         let lset: Box<[Sym]> = {
             let mut syms = write(&self.symbols);
             pairs
@@ -558,7 +616,9 @@ impl HeadInner {
             .insert(r, Box::new(MemSeries::new(lset.clone())));
         hs.insert(h, r);
         write(&self.postings).add(r, &lset);
-        self.stats.series.fetch_add(1, Ordering::Relaxed);
+        if !counted {
+            self.stats.series.fetch_add(1, Ordering::Relaxed);
+        }
         self.stats.series_created.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -572,7 +632,7 @@ impl HeadInner {
                 return c;
             }
         }
-        self.insert_series(&mut hs, h, r, pairs);
+        self.insert_series(&mut hs, h, r, pairs, false);
         self.next_ref
             .fetch_max(r.saturating_add(1), Ordering::AcqRel);
         r

@@ -202,21 +202,21 @@ fn snap_series(r: u64, s: &MemSeries, mint: i64, maxt: i64) -> Option<RawSnap> {
 /// as corruption (counted).
 fn chunk_read_error(
     head: &HeadInner,
-    r: u64,
+    labels: &Labels,
     e: crate::head_chunks::HeadChunksError,
 ) -> StorageError {
     match e {
         crate::head_chunks::HeadChunksError::Io { .. } => StorageError::Io(e.to_string()),
-        e => corruption(head, r, e),
+        e => corruption(head, labels, e),
     }
 }
 
-fn corruption(head: &HeadInner, r: u64, e: impl std::fmt::Display) -> StorageError {
+fn corruption(head: &HeadInner, labels: &Labels, e: impl std::fmt::Display) -> StorageError {
     head.stats.chunk_corruptions.fetch_add(1, Ordering::Relaxed);
-    tracing::error!("head chunk of series ref {r}: {e}");
+    tracing::error!(series = %labels, "corrupt head chunk: {e}");
     StorageError::Corruption {
         location: format!(
-            "head chunk of series ref {r} in {}",
+            "head block ({}) series {labels}",
             head.chunks.dir().display()
         ),
         reason: e.to_string(),
@@ -259,7 +259,7 @@ pub(crate) fn snapshot(
             let chunk = head
                 .chunks
                 .chunk(c.r)
-                .map_err(|e| chunk_read_error(head, snap.r, e))?;
+                .map_err(|e| chunk_read_error(head, &labels, e))?;
             chunks.push(SeriesChunk::Mapped {
                 mint: c.mint,
                 maxt: c.maxt,
@@ -279,10 +279,10 @@ pub(crate) fn snapshot(
             let chunk = head
                 .chunks
                 .chunk(c.r)
-                .map_err(|e| chunk_read_error(head, snap.r, e))?;
+                .map_err(|e| chunk_read_error(head, &labels, e))?;
             let mut it = ChunkIter::from_raw(chunk.encoding(), chunk.data())
-                .map_err(|e| corruption(head, snap.r, e))?;
-            while let Some(s) = it.next().map_err(|e| corruption(head, snap.r, e))? {
+                .map_err(|e| corruption(head, &labels, e))?;
+            while let Some(s) = it.next().map_err(|e| corruption(head, &labels, e))? {
                 if s.t >= mint && s.t <= maxt {
                     ooo.push(s);
                 }
@@ -428,6 +428,67 @@ impl SampleIter for HeadSeriesIter<'_> {
         }
     }
 
+    /// Without out-of-order samples or tombstones (the common case), decodes
+    /// chunks straight into `out`, skipping those outside the range and
+    /// checking bounds only in the chunks that straddle them.
+    fn collect_range(
+        &mut self,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), StorageError> {
+        let fresh = self.last.is_none() && self.la.is_none() && self.cur.is_none();
+        if !fresh || !self.s.ooo.is_empty() || !self.s.stones.is_empty() {
+            let mut cur = self.seek(mint)?;
+            while let Some(s) = cur {
+                if s.t > maxt {
+                    break;
+                }
+                out.push(s);
+                cur = self.next()?;
+            }
+            return Ok(());
+        }
+        let lo = mint.max(self.min_t);
+        let hi = maxt.min(self.s.maxt);
+        let start = out.len();
+        let chunks = &self.s.chunks;
+        while let Some(c) = chunks.get(self.next_chunk) {
+            let (a, b) = c.range();
+            if a > hi {
+                break;
+            }
+            if b < lo {
+                self.next_chunk += 1;
+                continue;
+            }
+            let mut it = c.iter().map_err(|e| self.err(e))?;
+            if a >= lo && b <= hi {
+                while let Some(x) = it.next().map_err(|e| self.err(e))? {
+                    out.push(x);
+                }
+            } else {
+                while let Some(x) = it.next().map_err(|e| self.err(e))? {
+                    if x.t > hi {
+                        break;
+                    }
+                    if x.t >= lo {
+                        out.push(x);
+                    }
+                }
+            }
+            if b > hi {
+                // Samples after `maxt` remain: `next` reopens this chunk.
+                break;
+            }
+            self.next_chunk += 1;
+        }
+        // Everything up to `maxt` is consumed.
+        self.min_t = self.min_t.max(maxt.saturating_add(1));
+        self.last = out[start..].last().copied();
+        Ok(())
+    }
+
     fn seek(&mut self, t: i64) -> Result<Option<Sample>, StorageError> {
         if let Some(l) = self.last {
             if l.t >= t {
@@ -567,6 +628,95 @@ mod tests {
     enum Op {
         Next,
         Seek(i64),
+    }
+
+    /// A series of in-order chunks cut every `cut_every` samples (value =
+    /// timestamp), out-of-order samples (value = -timestamp) and stones.
+    fn model_series(
+        inorder: &[i64],
+        cut_every: usize,
+        ooo: Vec<Sample>,
+        stones: Vec<(i64, i64)>,
+        (mint, maxt): (i64, i64),
+    ) -> HeadSeries {
+        let chunks = inorder
+            .chunks(cut_every)
+            .map(|part| {
+                let mut c = XorChunk::new();
+                for &t in part {
+                    c.append(t, t as f64).unwrap();
+                }
+                SeriesChunk::Owned {
+                    mint: part[0],
+                    maxt: part[part.len() - 1],
+                    data: c.into_bytes().into_boxed_slice(),
+                }
+            })
+            .collect();
+        HeadSeries {
+            labels: Labels::from_pairs(&[("a", "b")]),
+            chunks,
+            ooo,
+            stones,
+            mint,
+            maxt,
+        }
+    }
+
+    proptest! {
+        /// `collect_range` (the bulk path and the general one) returns what
+        /// plain iteration returns in its range.
+        #[test]
+        fn collect_range_matches_iteration(
+            inorder in proptest::collection::btree_set(0i64..2000, 0..300),
+            ooo in proptest::collection::btree_set(0i64..2000, 0..10),
+            with_ooo in any::<bool>(),
+            stone in proptest::option::of((0i64..2000, 0i64..100)),
+            cut_every in 1usize..130,
+            range in (0i64..1000, 1000i64..2100),
+            q in (-10i64..2100, 0i64..2100),
+            pre_seek in proptest::option::of(0i64..2100),
+        ) {
+            let inorder: Vec<i64> = inorder.into_iter().collect();
+            let (mint, maxt) = range;
+            let ooo: Vec<Sample> = if with_ooo {
+                ooo.into_iter().filter(|t| *t >= mint && *t <= maxt).map(|t| Sample::new(t, -(t as f64))).collect()
+            } else {
+                Vec::new()
+            };
+            let stones: Vec<(i64, i64)> = stone.into_iter().map(|(a, d)| (a, a + d)).collect();
+            let s = model_series(&inorder, cut_every, ooo, stones, range);
+            let mut all = Vec::new();
+            let mut it = HeadSeriesIter::new(&s);
+            while let Some(x) = it.next().unwrap() {
+                all.push(x);
+            }
+            let (qlo, qhi) = (q.0, q.0 + q.1);
+            let mut it = HeadSeriesIter::new(&s);
+            let from = match pre_seek {
+                Some(t) => {
+                    it.seek(t).unwrap();
+                    t
+                }
+                None => i64::MIN,
+            };
+            let mut got = vec![Sample::new(-1, 0.0)];
+            it.collect_range(qlo, qhi, &mut got).unwrap();
+            let want: Vec<Sample> = all.iter().copied().filter(|x| x.t >= qlo.max(from) && x.t <= qhi).collect();
+            prop_assert_eq!(&got[1..], &want[..]);
+            // The bulk path leaves the iterator right after `maxt` (the
+            // general one, like the trait's default, consumes one more).
+            if !s.ooo.is_empty() || !s.stones.is_empty() || pre_seek.is_some() {
+                return Ok(());
+            }
+            let mut rest = Vec::new();
+            while let Some(x) = it.next().unwrap() {
+                rest.push(x);
+            }
+            let after = got.last().filter(|_| got.len() > 1).map_or(qhi, |l| l.t.max(qhi));
+            let want_rest: Vec<Sample> = all.iter().copied().filter(|x| x.t > after && x.t >= from).collect();
+            prop_assert_eq!(rest, want_rest);
+        }
     }
 
     proptest! {

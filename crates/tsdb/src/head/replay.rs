@@ -2,6 +2,9 @@
 //! `chunks_head/`, then the last WAL checkpoint, then the WAL segments after
 //! it, as Prometheus does. Corrupt chunk files and a corrupt WAL tail are
 //! repaired (logged with what was dropped); replay never fails on bad data.
+//! A read-only head (its chunk mapper opened read-only) repairs nothing:
+//! it keeps what precedes a fault, and a torn WAL tail is just the end of
+//! what a running server has written so far.
 
 use super::index::FastMap;
 use super::series::{Applied, ApplyCtx, ChunkMeta};
@@ -69,11 +72,17 @@ pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
         ohi: i64::MIN,
         ..Default::default()
     };
-    st.mmapped = load_mmapped(h)?;
+    let ro = h.chunks.is_read_only();
+    st.mmapped = if ro {
+        load_mmapped_read_only(h)
+    } else {
+        load_mmapped(h)?
+    };
     if !h.opts.wal_enabled {
         return Ok(());
     }
     let wal_dir = h.dir.join("wal");
+    h.opts.replay_status.start(&wal_dir);
     let mut from = 0;
     if let Some((idx, cp)) = wal::last_checkpoint(&wal_dir)? {
         let segs = wal::list_segments(&cp)?;
@@ -105,13 +114,38 @@ pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
             "WAL segments are not sequential after {last_good}; removing the later ones"
         );
         h.stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
-        for s in &segs[pos + 1..] {
-            std::fs::remove_file(&s.path).map_err(|e| WalError::io("removing", &s.path, e))?;
+        if !ro {
+            for s in &segs[pos + 1..] {
+                std::fs::remove_file(&s.path).map_err(|e| WalError::io("removing", &s.path, e))?;
+            }
         }
         segs.truncate(pos + 1);
     }
+    let last_seg = segs.last().map(|s| s.index);
     match replay_segments(h, &wal_dir, segs, &mut st) {
         Ok(()) => {}
+        Err(HeadError::Wal(WalError::Corruption {
+            segment,
+            offset,
+            reason,
+            ..
+        })) if ro => {
+            // A server may be writing this very segment.
+            if Some(segment) == last_seg {
+                tracing::debug!(
+                    segment,
+                    offset,
+                    "WAL read up to a torn or partial record ({reason}); taking it as the end"
+                );
+            } else {
+                h.stats.wal_corruptions.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    segment,
+                    offset,
+                    "WAL corruption ({reason}); the read-only view ends there"
+                );
+            }
+        }
         Err(HeadError::Wal(WalError::Corruption {
             segment,
             offset,
@@ -131,7 +165,9 @@ pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
         }
         Err(e) => return Err(e),
     }
+    h.opts.replay_status.finish();
     replay_wbl(h, &mut st)?;
+    h.limit_log.flush_replay(h.opts.max_series);
     if !st.mmapped.is_empty() {
         tracing::info!(
             series = st.mmapped.len(),
@@ -153,6 +189,7 @@ pub(crate) fn replay(h: &mut HeadInner) -> Result<(), HeadError> {
     h.update_time_range(st.lo, st.hi);
     h.update_ooo_range(st.olo, st.ohi);
     h.stats.chunks.fetch_add(st.chunks, Ordering::Relaxed);
+    h.chunks.freeze();
     tracing::info!(
         series = st.series,
         samples = st.samples_applied,
@@ -281,6 +318,26 @@ fn load_mmapped(h: &HeadInner) -> Result<FastMap<u64, Vec<ChunkMeta>>, HeadError
     Ok(out)
 }
 
+/// `load_mmapped` for a read-only head: the chunks before the first fault
+/// are kept, nothing is repaired (a torn chunk at the end of the last file
+/// is one a server is still writing).
+fn load_mmapped_read_only(h: &HeadInner) -> FastMap<u64, Vec<ChunkMeta>> {
+    let mut out: FastMap<u64, Vec<ChunkMeta>> = FastMap::default();
+    let res = h.chunks.iterate_all(|m| {
+        if !m.out_of_order && m.encoding == Encoding::Xor.as_u8() {
+            out.entry(m.series_ref).or_default().push(ChunkMeta {
+                r: m.chunk_ref,
+                mint: m.mint,
+                maxt: m.maxt,
+            });
+        }
+    });
+    if let Err(e) = res {
+        tracing::debug!("head chunk files read up to a fault, the WAL supplies the rest: {e}");
+    }
+    out
+}
+
 /// Samples handed from the reader thread to the applying one at a time.
 const SAMPLE_BATCH: usize = 64 * 1024;
 
@@ -353,7 +410,9 @@ fn replay_segments(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(8);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<RefSample>>();
     std::thread::scope(|sc| {
-        let reader = sc.spawn(move || read_records(dir, segs, tx, recycle_rx));
+        // Progress is reported for WAL segments, not a checkpoint's.
+        let progress = (dir.file_name() == Some("wal".as_ref())).then_some(&*h.opts.replay_status);
+        let reader = sc.spawn(move || read_records(dir, segs, tx, recycle_rx, progress));
         let mut work_txs = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for _ in 0..workers {
@@ -428,13 +487,23 @@ fn read_records(
     segs: Vec<SegmentRef>,
     tx: std::sync::mpsc::SyncSender<Msg>,
     recycle: std::sync::mpsc::Receiver<Vec<RefSample>>,
+    progress: Option<&super::WalReplayStatus>,
 ) -> Result<(), WalError> {
     let mut r = RecordReader::new(dir, segs)?;
     let mut batch: Vec<RefSample> = Vec::new();
     let send = |m: Msg| tx.send(m).is_ok();
+    let mut last_seg = None;
     loop {
-        let rec = match r.next() {
-            Ok(Some(rec)) => rec,
+        let rec = match r.next_with_segment() {
+            Ok(Some((seg, rec))) => {
+                if last_seg != Some(seg) {
+                    last_seg = Some(seg);
+                    if let Some(p) = progress {
+                        p.reading(seg);
+                    }
+                }
+                rec
+            }
             Ok(None) => break,
             Err(e) => {
                 // Everything before the corruption is good: apply it.
@@ -566,6 +635,11 @@ fn add_series(h: &HeadInner, r: u64, pairs: &[(&str, &str)], st: &mut ReplayStat
         h.stats
             .series_limit_rejections
             .fetch_add(1, Ordering::Relaxed);
+        let name = pairs
+            .iter()
+            .find(|p| p.0 == vigil_model::METRIC_NAME)
+            .map_or("", |p| p.1);
+        h.limit_log.refused(limit, name, true);
         return;
     }
     let kept = h.create_replayed(r, pairs);

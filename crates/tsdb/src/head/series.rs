@@ -238,10 +238,14 @@ impl MemSeries {
                 self.mmapped = v.into_boxed_slice();
             }
             Err(e) => {
-                tracing::error!(
-                    series_ref = ctx.series_ref,
-                    "writing head chunk failed, keeping it in memory: {e}"
-                );
+                static LOG: crate::disk_full::LogLimiter = crate::disk_full::LogLimiter::new();
+                if let Some(more) = LOG.allow(std::time::Duration::from_secs(60)) {
+                    tracing::error!(
+                        series_ref = ctx.series_ref,
+                        similar_failures_not_logged = more,
+                        "writing head chunk failed, keeping it in memory: {e}"
+                    );
+                }
                 self.extra_mut().unmapped.push(MemChunk {
                     mint,
                     maxt,
@@ -284,10 +288,14 @@ impl MemSeries {
                     chunk_cut = true;
                 }
                 Err(e) => {
-                    tracing::error!(
-                        series_ref = ctx.series_ref,
-                        "writing out-of-order chunk failed, keeping samples in memory: {e}"
-                    );
+                    static LOG: crate::disk_full::LogLimiter = crate::disk_full::LogLimiter::new();
+                    if let Some(more) = LOG.allow(std::time::Duration::from_secs(60)) {
+                        tracing::error!(
+                            series_ref = ctx.series_ref,
+                            similar_failures_not_logged = more,
+                            "writing out-of-order chunk failed, keeping samples in memory: {e}"
+                        );
+                    }
                 }
             }
         }

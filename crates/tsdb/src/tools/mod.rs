@@ -9,11 +9,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use vigil_model::storage::{Querier, StorageError};
+use vigil_model::storage::{Queryable, StorageError};
 use vigil_model::{Labels, Matcher, Sample, METRIC_NAME};
 
 use crate::block::{list_block_dirs, Block};
-use crate::db::merge::MergeQuerier;
 use crate::meta::BlockMeta;
 
 mod verify;
@@ -270,9 +269,10 @@ impl fmt::Display for AnalyzeReport {
     }
 }
 
-/// Calls `f` for every sample in `[mint, maxt]` of every series of `dir`'s
-/// blocks matching `matchers` (every named series when empty), series in label
-/// order, samples in time order; overlapping blocks are merged.
+/// Calls `f` for every sample in `[mint, maxt]` of every series of `dir`
+/// matching `matchers` (every named series when empty), series in label
+/// order, samples in time order. Like promtool's, it reads the blocks and
+/// the head (WAL and `chunks_head/`, replayed read-only), merging overlaps.
 pub fn dump(
     dir: &Path,
     mint: i64,
@@ -280,13 +280,8 @@ pub fn dump(
     matchers: &[Matcher],
     mut f: impl FnMut(&Labels, Sample) -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
-    let blocks = open_blocks(dir)?;
-    let queriers: Vec<Box<dyn Querier>> = blocks
-        .iter()
-        .filter(|b| b.meta().overlaps_closed(mint, maxt))
-        .map(|b| Box::new(b.querier(mint, maxt)) as Box<dyn Querier>)
-        .collect();
-    let q = MergeQuerier::new(queriers);
+    let db = crate::db::ReadOnlyDb::open(dir)?;
+    let q = db.querier(mint, maxt)?;
     let every;
     let matchers = if matchers.is_empty() {
         every = [Matcher::new(vigil_model::MatchOp::Regex, METRIC_NAME, ".+")
@@ -306,60 +301,13 @@ pub fn dump(
 
 /// One line of `promtool tsdb dump`: `{labels} value timestamp`.
 pub fn format_dump_line(labels: &Labels, s: Sample) -> String {
-    format!("{} {} {}", labels, format_go_float(s.v), s.t)
-}
-
-/// Go's `%g` (`strconv.FormatFloat(v, 'g', -1, 64)` as fmt prints it):
-/// shortest round-trip digits, exponent form when the decimal exponent is
-/// below -4 or at least 6, `+Inf`, `-Inf`, `NaN`.
-pub fn format_go_float(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: d.ddddde<exp>.
-    let e = format!("{:e}", v.abs());
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    let sign = if v < 0.0 { "-" } else { "" };
-    // Go's 'g' with the shortest precision uses %e when the decimal
-    // exponent is below -4 or at least 6.
-    let nd = digits.len() as i32;
-    if !(-4..6).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
-        let m = if rest.is_empty() {
-            first.to_string()
-        } else {
-            format!("{first}.{rest}")
-        };
-        let es = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{m}e{es}{:02}", exp.abs());
-    }
-    // Plain decimal.
-    let point = exp + 1; // digits before the decimal point
-    let s = if point <= 0 {
-        format!("0.{}{}", "0".repeat((-point) as usize), digits)
-    } else if point >= nd {
-        format!("{}{}", digits, "0".repeat((point - nd) as usize))
-    } else {
-        let (a, b) = digits.split_at(point as usize);
-        format!("{a}.{b}")
-    };
-    format!("{sign}{s}")
+    // Go's `%g`, as promtool prints the value.
+    format!(
+        "{} {} {}",
+        labels,
+        vigil_model::gofmt::GoFloat(s.v, vigil_model::gofmt::FloatFormat::G),
+        s.t
+    )
 }
 
 /// Go's `time.Duration.String()` for a span of milliseconds.
@@ -397,7 +345,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn go_floats() {
+    fn dump_lines_print_values_like_go() {
         for (v, s) in [
             (1.0, "1"),
             (0.5, "0.5"),
@@ -419,7 +367,8 @@ mod tests {
             (f64::NAN, "NaN"),
             (0.0, "0"),
         ] {
-            assert_eq!(format_go_float(v), s, "{v:?}");
+            let line = format_dump_line(&Labels::empty(), Sample { t: 7, v });
+            assert_eq!(line, format!("{{}} {s} 7"), "{v:?}");
         }
     }
 

@@ -98,6 +98,28 @@ pub fn checkpoint(
     mint: i64,
     compress: bool,
 ) -> Result<CheckpointStats, WalError> {
+    let res = write_checkpoint(wal_dir, from, to, keep, mint, compress);
+    if res.is_err() {
+        // Never trusted (not a checkpoint name), but it holds space, which
+        // matters most when the write failed for lack of it.
+        let tmp_dir = wal_dir.join(format!("{}.tmp", checkpoint_name(to)));
+        if let Err(e) = fs::remove_dir_all(&tmp_dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %tmp_dir.display(), "removing unfinished checkpoint: {e}");
+            }
+        }
+    }
+    res
+}
+
+fn write_checkpoint(
+    wal_dir: &Path,
+    from: u32,
+    to: u32,
+    keep: impl Fn(u64) -> bool,
+    mint: i64,
+    compress: bool,
+) -> Result<CheckpointStats, WalError> {
     let mut sources: Vec<(PathBuf, Vec<SegmentRef>)> = Vec::new();
     let mut from = from;
     if let Some((idx, dir)) = last_checkpoint(wal_dir)? {

@@ -463,10 +463,15 @@ impl Writer {
     ) -> Result<(), WalError> {
         // Records never cross segments: if it does not fit in what is left
         // of this one, start the next.
-        let left = self.page.remaining().saturating_sub(RECORD_HEADER_SIZE)
-            + (PAGE_SIZE - RECORD_HEADER_SIZE)
-                * self.pages_per_segment.saturating_sub(self.done_pages + 1);
-        if rec.len() > left {
+        // A segment whose pages are all done has no room at all (the next
+        // page would make it larger than the segment size).
+        let left = if self.done_pages >= self.pages_per_segment {
+            0
+        } else {
+            self.page.remaining().saturating_sub(RECORD_HEADER_SIZE)
+                + (PAGE_SIZE - RECORD_HEADER_SIZE) * (self.pages_per_segment - self.done_pages - 1)
+        };
+        if rec.len() > left || (left == 0 && self.done_pages >= self.pages_per_segment) {
             self.next_segment(stats)?;
         }
         let mut rest = rec;

@@ -104,8 +104,8 @@ fn snapshot_impl(s: &Shared, params: &Params) -> ApiResult {
             return Err(ApiError::invalid_param(
                 "skip_head",
                 format!(
-                    "unable to parse boolean: strconv.ParseBool: parsing {:?}: invalid syntax",
-                    other
+                    "unable to parse boolean: strconv.ParseBool: parsing {}: invalid syntax",
+                    vigil_model::gofmt::quote(other)
                 ),
             ))
         }

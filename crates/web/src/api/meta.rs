@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 
-use vigil_model::labels::go_quote;
+use vigil_model::gofmt::{self, format_float, FloatFormat};
 use vigil_model::storage::SelectHints;
 use vigil_model::{Labels, Matcher};
 
@@ -123,7 +123,7 @@ fn label_values_impl(s: &Shared, params: &Params, name: &str) -> ApiResult {
     if !valid_label_name(name) {
         return Err(ApiError::bad_data(format!(
             "invalid label name: {}",
-            go_quote(name)
+            gofmt::quote(name)
         )));
     }
     let limit = limit_param(params)?;
@@ -456,27 +456,6 @@ fn metric_metadata_impl(s: &Shared, params: &Params) -> ApiResult {
     Ok(ApiReply::Data(ok))
 }
 
-/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`, used for alert values.
-pub fn go_e_format(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.to_string();
-    }
-    let s = format!("{:e}", v);
-    match s.split_once('e') {
-        Some((m, e)) => {
-            let (sign, digits) = match e.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', e),
-            };
-            format!("{}e{}{:0>2}", m, sign, digits)
-        }
-        None => s,
-    }
-}
-
 fn write_alert(w: &mut JsonWriter, a: &Alert) {
     w.raw(r#"{"labels":"#);
     w.labels(&a.labels);
@@ -493,7 +472,8 @@ fn write_alert(w: &mut JsonWriter, a: &Alert) {
         w.time(a.keep_firing_since);
     }
     w.raw(r#","value":"#);
-    w.string(&go_e_format(a.value));
+    // Alert values are `strconv.FormatFloat(v, 'e', -1, 64)`.
+    w.string(&format_float(a.value, FloatFormat::E));
     w.byte(b'}');
 }
 
@@ -544,7 +524,7 @@ fn rules_impl(s: &Shared, params: &Params) -> ApiResult {
     if !matches!(typ.as_str(), "" | "alert" | "record") {
         return Err(ApiError::invalid_param(
             "type",
-            format!("not supported value {}", go_quote(&typ)),
+            format!("not supported value {}", gofmt::quote(&typ)),
         ));
     }
     let want_alerts = typ != "record";
@@ -557,7 +537,7 @@ fn rules_impl(s: &Shared, params: &Params) -> ApiResult {
                 "exclude_alerts",
                 format!(
                 "error converting exclude_alerts: strconv.ParseBool: parsing {}: invalid syntax",
-                go_quote(other)
+                gofmt::quote(other)
             ),
             ))
         }
@@ -735,12 +715,13 @@ mod tests {
 
     #[test]
     fn alert_values_use_go_e_format() {
-        assert_eq!(go_e_format(1.0), "1e+00");
-        assert_eq!(go_e_format(0.5), "5e-01");
-        assert_eq!(go_e_format(123.25), "1.2325e+02");
-        assert_eq!(go_e_format(1e-100), "1e-100");
-        assert_eq!(go_e_format(0.0), "0e+00");
-        assert_eq!(go_e_format(f64::NAN), "NaN");
+        let format_float_e = |v| format_float(v, FloatFormat::E);
+        assert_eq!(format_float_e(1.0), "1e+00");
+        assert_eq!(format_float_e(0.5), "5e-01");
+        assert_eq!(format_float_e(123.25), "1.2325e+02");
+        assert_eq!(format_float_e(1e-100), "1e-100");
+        assert_eq!(format_float_e(0.0), "0e+00");
+        assert_eq!(format_float_e(f64::NAN), "NaN");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use vigil_model::labels::go_quote;
+use vigil_model::gofmt;
 
 use crate::json::JsonWriter;
 use crate::params::Params;
@@ -49,7 +49,7 @@ impl ApiError {
 
     /// `invalidParamError`: bad_data with `invalid parameter "name": ...`.
     pub fn invalid_param(name: &str, err: impl std::fmt::Display) -> Self {
-        ApiError::bad_data(format!("invalid parameter {}: {}", go_quote(name), err))
+        ApiError::bad_data(format!("invalid parameter {}: {}", gofmt::quote(name), err))
     }
 }
 
