@@ -21,27 +21,32 @@ use crate::expfmt::{Escaped, Format, MetricType};
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A label set packed into one allocation, `name 0xff value 0xff ...`
-/// (0xff never occurs in UTF-8). The cache holds one per scraped series, so
-/// this is most of its memory: a `Labels` costs two allocations per label.
-/// The `Labels` form is rebuilt only when a sample needs it (a series the
-/// head does not know by ref, staleness markers).
+/// (0xff never occurs in UTF-8), with a label equal to one of the target's
+/// labels written as `0xfe index` (0xfe does not occur in UTF-8 either).
+/// The cache holds one per scraped series, so this is most of its memory:
+/// a `Labels` costs two allocations per label, and `instance`/`job` repeat
+/// in every series of a target. The `Labels` form is rebuilt only when a
+/// sample needs it (a series the head does not know by ref, staleness
+/// markers); both directions take the same target labels.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub(crate) struct PackedLabels(Box<[u8]>);
 
 const PACK_SEP: u8 = 0xff;
+const PACK_TARGET: u8 = 0xfe;
 
 impl PackedLabels {
-    pub fn pack(labels: &Labels) -> Self {
-        let n: usize = labels
-            .iter()
-            .map(|l| l.name.len() + l.value.len() + 2)
-            .sum();
-        let mut b = Vec::with_capacity(n);
+    pub fn pack(labels: &Labels, target: &Labels) -> Self {
+        let mut b = Vec::new();
         for l in labels {
-            b.extend_from_slice(l.name.as_bytes());
-            b.push(PACK_SEP);
-            b.extend_from_slice(l.value.as_bytes());
-            b.push(PACK_SEP);
+            match target.iter().take(250).position(|t| t == l) {
+                Some(i) => b.extend_from_slice(&[PACK_TARGET, i as u8]),
+                None => {
+                    b.extend_from_slice(l.name.as_bytes());
+                    b.push(PACK_SEP);
+                    b.extend_from_slice(l.value.as_bytes());
+                    b.push(PACK_SEP);
+                }
+            }
         }
         PackedLabels(b.into_boxed_slice())
     }
@@ -50,17 +55,31 @@ impl PackedLabels {
         self.0.is_empty()
     }
 
-    pub fn unpack(&self) -> Labels {
-        let mut parts = self.0.split(|&b| b == PACK_SEP);
+    pub fn unpack(&self, target: &Labels) -> Labels {
+        let b = &self.0[..];
         let mut out = Vec::new();
-        while let (Some(name), Some(value)) = (parts.next(), parts.next()) {
-            // Packed from `String`s: always valid UTF-8.
-            out.push(vigil_model::Label::new(
-                String::from_utf8_lossy(name),
-                String::from_utf8_lossy(value),
-            ));
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == PACK_TARGET {
+                if let Some(l) = b.get(i + 1).and_then(|&k| target.iter().nth(k as usize)) {
+                    out.push(l.clone());
+                }
+                i += 2;
+                continue;
+            }
+            let field = |from: usize| {
+                let end = b[from..]
+                    .iter()
+                    .position(|&c| c == PACK_SEP)
+                    .map_or(b.len(), |n| from + n);
+                // Packed from `String`s: always valid UTF-8.
+                (String::from_utf8_lossy(&b[from..end]).into_owned(), end + 1)
+            };
+            let (name, next) = field(i);
+            let (value, next) = field(next.min(b.len()));
+            out.push(vigil_model::Label::new(name, value));
+            i = next;
         }
-        // The trailing separator leaves one empty part, never a name.
         Labels::from_sorted(out)
     }
 }
@@ -231,11 +250,17 @@ pub(crate) struct ScrapeCache {
     /// Series retired by a label-affecting config change, kept one append so
     /// the ones that vanish still get staleness markers.
     retired: Vec<(Labels, u64)>,
+    /// The target's labels, the dictionary of `PackedLabels`.
+    target_labels: Labels,
 }
 
 impl ScrapeCache {
-    pub fn new() -> Self {
-        ScrapeCache::default()
+    /// A cache for a target with these (final, non-`__`) labels.
+    pub fn new(target_labels: Labels) -> Self {
+        ScrapeCache {
+            target_labels,
+            ..ScrapeCache::default()
+        }
     }
 
     /// Starts an append; returns its stamp.
@@ -257,7 +282,7 @@ impl ScrapeCache {
     pub fn insert_seen(&mut self, key: &str, sref: SeriesRef, labels: Labels, tracked: bool) {
         let entry = Entry {
             sref,
-            labels: PackedLabels::pack(&labels),
+            labels: PackedLabels::pack(&labels, &self.target_labels),
             last_stamp: 0,
             seen: 0,
             seen_before: 0,
@@ -326,7 +351,7 @@ impl ScrapeCache {
         if self.carried != self.tracked_prev {
             for e in self.series.values() {
                 if e.seen == prev && prev > 0 && !e.dropped() {
-                    f(&e.labels.unpack());
+                    f(&e.labels.unpack(&self.target_labels));
                 }
             }
         }
@@ -338,7 +363,10 @@ impl ScrapeCache {
                 .map(|e| &e.labels)
                 .collect();
             for (labels, seen) in &self.retired {
-                if *seen == prev && prev > 0 && !live.contains(&PackedLabels::pack(labels)) {
+                if *seen == prev
+                    && prev > 0
+                    && !live.contains(&PackedLabels::pack(labels, &self.target_labels))
+                {
                     f(labels);
                 }
             }
@@ -377,7 +405,7 @@ impl ScrapeCache {
             .series
             .drain()
             .filter(|(_, e)| !e.dropped())
-            .map(|(_, e)| (e.labels.unpack(), e.seen))
+            .map(|(_, e)| (e.labels.unpack(&self.target_labels), e.seen))
             .collect();
         self.carried = 0;
         self.tracked_now = 0;
@@ -483,7 +511,10 @@ mod tests {
     fn entry(sref: SeriesRef) -> Entry {
         Entry {
             sref,
-            labels: PackedLabels::pack(&Labels::from_pairs(&[("__name__", "m"), ("a", "b")])),
+            labels: PackedLabels::pack(
+                &Labels::from_pairs(&[("__name__", "m"), ("a", "b")]),
+                &Labels::empty(),
+            ),
             last_stamp: 0,
             seen: 0,
             seen_before: 0,
@@ -530,9 +561,15 @@ mod tests {
             vec![("__name__", "m"), ("a", "x\u{0}y"), ("b", "ü,=}\"")],
         ] {
             let l = Labels::from_pairs(&pairs);
-            let p = PackedLabels::pack(&l);
-            assert_eq!(p.is_empty(), l.is_empty());
-            assert_eq!(p.unpack(), l);
+            for target in [
+                Labels::empty(),
+                Labels::from_pairs(&[("a", "x\u{0}y"), ("job", "j")]),
+                Labels::from_pairs(&[("__name__", "m"), ("b", "other")]),
+            ] {
+                let p = PackedLabels::pack(&l, &target);
+                assert_eq!(p.is_empty(), l.is_empty());
+                assert_eq!(p.unpack(&target), l);
+            }
         }
     }
 }

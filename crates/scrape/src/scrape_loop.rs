@@ -168,7 +168,7 @@ impl ScrapeLoop {
             b.build()
         });
         ScrapeLoop {
-            cache: ScrapeCache::new(),
+            cache: ScrapeCache::new(target_labels.clone()),
             target_labels,
             opts,
             report_labels,
@@ -313,7 +313,7 @@ impl ScrapeLoop {
                 }
                 let res = match app.append_by_ref(e.sref, t, s.value) {
                     Some(r) => r,
-                    None => app.append(e.sref, &e.labels.unpack(), t, s.value),
+                    None => app.append(e.sref, &e.labels.unpack(&self.target_labels), t, s.value),
                 };
                 match res {
                     Ok(r) => {
