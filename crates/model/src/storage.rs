@@ -64,6 +64,20 @@ pub trait Appender: Send {
         v: f64,
     ) -> Result<SeriesRef, StorageError>;
 
+    /// Adds a sample to the series `sref` (from an earlier append) without
+    /// its labels, so callers that cache refs need not keep `Labels` around.
+    /// `None` when the appender does not know the ref (or cannot append
+    /// without labels): the caller then uses `append`.
+    fn append_by_ref(
+        &mut self,
+        sref: SeriesRef,
+        t: i64,
+        v: f64,
+    ) -> Option<Result<SeriesRef, StorageError>> {
+        let _ = (sref, t, v);
+        None
+    }
+
     /// Makes every sample appended so far durable and visible.
     fn commit(&mut self) -> Result<(), StorageError>;
 

@@ -168,7 +168,7 @@ impl ScrapeLoop {
             b.build()
         });
         ScrapeLoop {
-            cache: ScrapeCache::new(),
+            cache: ScrapeCache::new(target_labels.clone()),
             target_labels,
             opts,
             report_labels,
@@ -311,7 +311,11 @@ impl ScrapeLoop {
                     over_limit = true;
                     continue;
                 }
-                match app.append(e.sref, &e.labels, t, s.value) {
+                let res = match app.append_by_ref(e.sref, t, s.value) {
+                    Some(r) => r,
+                    None => app.append(e.sref, &e.labels.unpack(&self.target_labels), t, s.value),
+                };
+                match res {
                     Ok(r) => {
                         e.sref = r;
                         appended += 1;

@@ -108,14 +108,26 @@ impl<'a> BitReader<'a> {
         w << (self.pos & 7)
     }
 
-    #[cold]
+    /// The last few bytes of a stream: small chunks (constant series) spend
+    /// a good share of their reads here, so the common case is one load.
+    #[inline]
     fn load_tail(&self, byte: usize) -> u64 {
-        let mut a = [0u8; 8];
-        if byte < self.data.len() {
-            let rest = &self.data[byte..];
-            a[..rest.len()].copy_from_slice(rest);
+        let len = self.data.len();
+        if byte >= len {
+            return 0;
         }
-        u64::from_be_bytes(a)
+        if len >= 8 {
+            // `byte` is within the last 7 bytes: load the last 8 and shift
+            // out the ones before it.
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&self.data[len - 8..]);
+            return u64::from_be_bytes(a) << ((byte + 8 - len) * 8);
+        }
+        let mut w = 0u64;
+        for (i, &b) in self.data[byte..].iter().enumerate() {
+            w |= (b as u64) << (56 - 8 * i);
+        }
+        w
     }
 
     #[inline(always)]
@@ -134,10 +146,16 @@ impl<'a> BitReader<'a> {
             self.pos += n as usize;
             v
         } else {
-            let hi = self.read_bits(32);
-            let lo = self.read_bits(n - 32);
-            (hi << (n - 32)) | lo
+            self.read_bits_wide(n)
         }
+    }
+
+    /// `read_bits` for 58..=64 bits, out of line so the common case inlines.
+    #[inline(never)]
+    fn read_bits_wide(&mut self, n: u32) -> u64 {
+        let hi = self.read_bits(32);
+        let lo = self.read_bits(n - 32);
+        (hi << (n - 32)) | lo
     }
 
     #[inline]

@@ -409,8 +409,9 @@ impl<'a> XorIter<'a> {
         if w >> 63 == 0 {
             self.r.skip(1);
         } else {
+            let ctl: u32;
             if (w >> 62) & 1 == 0 {
-                self.r.skip(2);
+                ctl = 2;
             } else {
                 let leading = ((w >> 57) & 0x1f) as u8;
                 let mut sig = ((w >> 51) & 0x3f) as u8;
@@ -426,10 +427,19 @@ impl<'a> XorIter<'a> {
                 self.leading = leading;
                 self.trailing = 64 - leading - sig;
                 self.window_set = true;
-                self.r.skip(13);
+                ctl = 13;
             }
+            // sig >= 1: leading + trailing < 64 by construction.
             let sig = 64 - self.leading as u32 - self.trailing as u32;
-            let bits = self.r.read_bits(sig);
+            // `w` holds at least 57 valid bits: take the value bits from it
+            // too when they fit, saving a second load.
+            let bits = if ctl + sig <= 57 {
+                self.r.skip(ctl + sig);
+                (w << ctl) >> (64 - sig)
+            } else {
+                self.r.skip(ctl);
+                self.r.read_bits(sig)
+            };
             self.v ^= bits << self.trailing;
         }
         if self.r.overrun() {

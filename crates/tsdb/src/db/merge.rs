@@ -199,6 +199,71 @@ impl SampleIter for MergeIter<'_> {
         }
         self.next()
     }
+
+    /// Lets every part decode its range in bulk (a block's chunks straight
+    /// into `out`) instead of merging sample by sample, which cost a 24 h
+    /// query over two blocks three times the decoding itself. Parts that
+    /// do not overlap in time (blocks, then the head) are just concatenated.
+    fn collect_range(
+        &mut self,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+    ) -> Result<(), StorageError> {
+        if self.started || self.last.is_some() {
+            let mut cur = self.seek(mint)?;
+            while let Some(s) = cur {
+                if s.t > maxt {
+                    break;
+                }
+                out.push(s);
+                cur = self.next()?;
+            }
+            return Ok(());
+        }
+        // Every part is read to the end of the range: nothing is pending.
+        self.started = true;
+        let base = out.len();
+        let mut segs: Vec<(usize, usize)> = Vec::with_capacity(self.iters.len());
+        for it in &mut self.iters {
+            let from = out.len();
+            it.collect_range(mint, maxt, out)?;
+            if out.len() > from {
+                segs.push((from, out.len()));
+            }
+        }
+        let disjoint = segs.windows(2).all(|w| out[w[0].1 - 1].t < out[w[1].0].t);
+        if !disjoint {
+            let parts: Vec<Sample> = out.drain(base..).collect();
+            merge_segments(&parts, &segs, base, out);
+        }
+        if out.len() > base {
+            self.last = out.last().copied();
+        }
+        Ok(())
+    }
+}
+
+/// Merges time-sorted segments of `parts` (given as ranges offset by
+/// `base`) into `out`; on equal timestamps the earliest segment wins.
+fn merge_segments(parts: &[Sample], segs: &[(usize, usize)], base: usize, out: &mut Vec<Sample>) {
+    let mut pos: Vec<usize> = segs.iter().map(|&(a, _)| a - base).collect();
+    let ends: Vec<usize> = segs.iter().map(|&(_, b)| b - base).collect();
+    loop {
+        let mut best: Option<(usize, i64)> = None;
+        for (k, &p) in pos.iter().enumerate() {
+            if p < ends[k] && best.is_none_or(|(_, t)| parts[p].t < t) {
+                best = Some((k, parts[p].t));
+            }
+        }
+        let Some((bk, bt)) = best else { return };
+        out.push(parts[pos[bk]]);
+        for (k, p) in pos.iter_mut().enumerate() {
+            if *p < ends[k] && parts[*p].t == bt {
+                *p += 1;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -270,6 +335,38 @@ mod tests {
                     .collect()
             };
             prop_assert_eq!(rest, want);
+        }
+
+        /// Bulk collection equals the model, disjoint parts (in or out of
+        /// order) and overlapping ones alike.
+        #[test]
+        fn merge_collect_range_matches_model(
+            parts in proptest::collection::vec(proptest::collection::btree_set(0i64..200, 0..40), 1..4),
+            disjoint in any::<bool>(),
+            mint in 0i64..220,
+            len in 0i64..250,
+        ) {
+            // Disjoint: shift part i into its own time slot.
+            let parts: Vec<Vec<i64>> = parts.iter().enumerate()
+                .map(|(i, ts)| ts.iter().map(|&t| if disjoint { t / 4 + 60 * i as i64 } else { t }).collect())
+                .collect();
+            let series: Vec<VecSeries> = parts.iter().enumerate().map(|(i, ts)| VecSeries {
+                labels: Labels::from_pairs(&[("x", "y")]),
+                samples: {
+                    let mut v: Vec<Sample> = ts.iter().map(|&t| Sample::new(t, i as f64)).collect();
+                    v.dedup_by_key(|s| s.t);
+                    v
+                },
+            }).collect();
+            let all: std::collections::BTreeMap<i64, f64> = parts.iter().enumerate().rev()
+                .flat_map(|(i, ts)| ts.iter().map(move |&t| (t, i as f64))).collect();
+            let maxt = mint + len;
+            let want: Vec<Sample> = all.range(mint..=maxt).map(|(&t, &v)| Sample::new(t, v)).collect();
+            let mut it = MergeIter::new(series.iter().map(|s| s.iter()).collect());
+            let mut got = vec![Sample::new(-1, 0.0)];
+            it.collect_range(mint, maxt, &mut got).unwrap();
+            prop_assert_eq!(got[0], Sample::new(-1, 0.0));
+            prop_assert_eq!(&got[1..], &want[..]);
         }
     }
 }

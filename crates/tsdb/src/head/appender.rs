@@ -23,16 +23,33 @@ pub struct HeadAppender {
     scratch: WalScratch,
 }
 
+/// Buffers an appender grows to the size of its batch. A scrape makes one
+/// appender per scrape, so they are pooled in the head: steady-state
+/// appends then neither reallocate them nor rebuild the snappy encoder.
+#[derive(Default)]
+pub(crate) struct AppenderBufs {
+    pending: Vec<RefSample>,
+    wal_buf: Vec<u8>,
+    scratch: WalScratch,
+}
+
+/// Pooled buffer sets at most (about the number of concurrent appenders).
+const MAX_POOLED_BUFS: usize = 8;
+/// Batches larger than this (remote write, backfill-like bursts) do not
+/// pin their buffers in the pool.
+const MAX_POOLED_SAMPLES: usize = 1 << 16;
+
 impl HeadAppender {
     pub(crate) fn new(head: Arc<HeadInner>) -> Self {
+        let bufs = lock(&head.appender_bufs).pop().unwrap_or_default();
         HeadAppender {
             head,
             min_valid_time: None,
             head_max_t: i64::MIN,
-            pending: Vec::new(),
+            pending: bufs.pending,
             created_series: false,
-            wal_buf: Vec::new(),
-            scratch: WalScratch::default(),
+            wal_buf: bufs.wal_buf,
+            scratch: bufs.scratch,
         }
     }
 
@@ -249,6 +266,27 @@ impl Appender for HeadAppender {
         }
     }
 
+    fn append_by_ref(
+        &mut self,
+        sref: SeriesRef,
+        t: i64,
+        v: f64,
+    ) -> Option<Result<SeriesRef, StorageError>> {
+        if sref == 0 {
+            return None;
+        }
+        let min_valid = self.min_valid(t);
+        if self.head.opts.ooo_time_window == 0 && t < min_valid {
+            self.head
+                .stats
+                .out_of_bound_samples
+                .fetch_add(1, Ordering::Relaxed);
+            return Some(Err(StorageError::OutOfBounds));
+        }
+        let res = self.check(sref, t, v, min_valid)?;
+        Some(self.finish(res, sref, t, v))
+    }
+
     fn commit(&mut self) -> Result<(), StorageError> {
         if self.pending.is_empty() {
             let res = self.flush_created();
@@ -290,6 +328,18 @@ impl Drop for HeadAppender {
     fn drop(&mut self) {
         if !self.pending.is_empty() || self.created_series {
             let _ = self.rollback();
+        }
+        if self.pending.capacity() <= MAX_POOLED_SAMPLES {
+            let mut pool = lock(&self.head.appender_bufs);
+            if pool.len() < MAX_POOLED_BUFS {
+                let mut pending = std::mem::take(&mut self.pending);
+                pending.clear();
+                pool.push(AppenderBufs {
+                    pending,
+                    wal_buf: std::mem::take(&mut self.wal_buf),
+                    scratch: std::mem::take(&mut self.scratch),
+                });
+            }
         }
     }
 }

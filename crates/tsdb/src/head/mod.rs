@@ -279,6 +279,8 @@ pub(crate) struct HeadInner {
     pub(crate) limit_log: series_limit::SeriesLimitLog,
     truncate_mtx: Mutex<()>,
     closed: AtomicBool,
+    /// Buffers of finished appenders, reused by the next ones.
+    pub(crate) appender_bufs: Mutex<Vec<appender::AppenderBufs>>,
 }
 
 /// The head block. Cheap to clone (a handle).
@@ -525,6 +527,7 @@ impl HeadInner {
             limit_log: series_limit::SeriesLimitLog::default(),
             truncate_mtx: Mutex::new(()),
             closed: AtomicBool::new(false),
+            appender_bufs: Mutex::new(Vec::new()),
         }
     }
 
