@@ -72,6 +72,14 @@ fn full_disk_fails_commits_then_recovers() {
     let head = Head::open(&data, opts.clone()).unwrap();
     let mut committed = Vec::new();
     let mut t = 1_000_000i64;
+    let sref = {
+        let mut app = head.appender();
+        let r = app
+            .append(0, &labels(0), t - 1000, (t - 1000) as f64)
+            .unwrap();
+        app.commit().unwrap();
+        r
+    };
     // Leave little room, then write until a commit fails.
     let filler = mnt.0.join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 3 * 1024 * 1024]);
@@ -98,6 +106,14 @@ fn full_disk_fails_commits_then_recovers() {
     assert!(head.read_only());
     let e = commit_batch(&head, t).unwrap_err();
     assert!(matches!(e, StorageError::ReadOnly(_)), "{e}");
+    // So is the by-ref path the scrape cache takes for known series.
+    let mut app = head.appender();
+    let by_ref = app.append_by_ref(sref, t, 1.0);
+    assert!(
+        matches!(by_ref, Some(Err(StorageError::ReadOnly(_)))),
+        "{by_ref:?}"
+    );
+    drop(app);
     // Queries keep working while full.
     let q = head.querier(i64::MIN, i64::MAX).unwrap();
     assert_eq!(

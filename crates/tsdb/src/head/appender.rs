@@ -275,6 +275,10 @@ impl Appender for HeadAppender {
         if sref == 0 {
             return None;
         }
+        // The scrape cache's fast path refuses a full disk like `append`.
+        if let Err(e) = self.head.disk.check() {
+            return Some(Err(e));
+        }
         let min_valid = self.min_valid(t);
         if self.head.opts.ooo_time_window == 0 && t < min_valid {
             self.head
