@@ -84,6 +84,19 @@ fn bench(c: &mut Criterion) {
             black_box((sum, ts))
         })
     });
+    g.bench_function("drain_into", |b| {
+        let mut out = Vec::with_capacity(PER_CHUNK);
+        b.iter(|| {
+            let mut sum = 0.0;
+            for ch in &chunks {
+                out.clear();
+                let mut it = ChunkIter::new(Encoding::Xor, ch).unwrap();
+                it.drain_into(&mut out).unwrap();
+                sum += out.iter().map(|s| s.v).sum::<f64>();
+            }
+            black_box(sum)
+        })
+    });
     g.bench_function("encode", |b| {
         b.iter_batched(
             || (),
@@ -119,6 +132,22 @@ fn bench(c: &mut Criterion) {
     black_box(sum);
     eprintln!(
         "xor decode: {:.1} M samples per CPU-second",
+        (rounds * CHUNKS * PER_CHUNK) as f64 / cpu / 1e6
+    );
+    let cpu0 = thread_cpu_secs();
+    let mut out = Vec::with_capacity(PER_CHUNK);
+    for _ in 0..rounds {
+        for ch in &chunks {
+            out.clear();
+            let mut it = ChunkIter::new(Encoding::Xor, ch).unwrap();
+            it.drain_into(&mut out).unwrap();
+            sum += out.iter().map(|s| s.v).sum::<f64>();
+        }
+    }
+    let cpu = thread_cpu_secs() - cpu0;
+    black_box(sum);
+    eprintln!(
+        "xor drain_into: {:.1} M samples per CPU-second",
         (rounds * CHUNKS * PER_CHUNK) as f64 / cpu / 1e6
     );
     let rounds = 50;

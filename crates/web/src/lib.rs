@@ -304,7 +304,14 @@ impl Web {
                 }),
             )
         };
-        app.layer(CompressionLayer::new().gzip(true))
+        // Level 1: API responses are mostly JSON numbers that compress
+        // well at any level, and the default level costs more CPU per
+        // query than evaluating most dashboard queries.
+        app.layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .quality(tower_http::CompressionLevel::Fastest),
+        )
     }
 
     /// Serves until `shutdown` resolves (then drains in-flight requests).

@@ -742,7 +742,9 @@ impl<'q> Evaluator<'q> {
     }
 
     /// Runs a lazy source's producer over all its series in batches (each
-    /// batch spread over the worker threads), handing batches in series order.
+    /// batch spread over the worker threads), handing batches in series
+    /// order. The sink consumes one batch while the workers compute the
+    /// next, so aggregation does not leave the cores idle.
     pub fn for_each_batch(
         &self,
         l: &Lazy<'q>,
@@ -754,54 +756,14 @@ impl<'q> Evaluator<'q> {
     ) -> Result<(), EvalError> {
         let per_series = g.len.max(1);
         let batch = (1_000_000 / per_series).clamp(64, 8192);
+        let threads = self.env.threads.max(1);
+        let produce = &l.produce;
         for chunk in l.series.chunks(batch) {
             self.check()?;
-            let results = self.run_parallel(chunk, &l.produce)?;
+            let results = run_parallel(threads, chunk, produce)?;
             sink(chunk, results)?;
         }
         Ok(())
-    }
-
-    fn run_parallel(
-        &self,
-        chunk: &[Box<dyn StorageSeries>],
-        produce: &Producer<'q>,
-    ) -> Result<Vec<Option<StepSeries>>, EvalError> {
-        let threads = self.env.threads.min(chunk.len()).max(1);
-        if threads == 1 || chunk.len() < 16 {
-            let mut scratch = Scratch::default();
-            return chunk
-                .iter()
-                .map(|s| produce(s.as_ref(), &mut scratch))
-                .collect();
-        }
-        let per = chunk.len().div_ceil(threads);
-        let parts: Vec<Result<Vec<Option<StepSeries>>, EvalError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .chunks(per)
-                .map(|part| {
-                    scope.spawn(move || {
-                        let mut scratch = Scratch::default();
-                        part.iter()
-                            .map(|s| produce(s.as_ref(), &mut scratch))
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(EvalError::Internal("evaluation worker panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        let mut out = Vec::with_capacity(chunk.len());
-        for p in parts {
-            out.extend(p?);
-        }
-        Ok(out)
     }
 
     fn call(&'q self, c: &'q Call, g: Grid) -> Result<Src<'q>, EvalError> {
@@ -1092,6 +1054,56 @@ pub fn merge_same_labels(
                 index.insert(s.labels.clone(), out.len());
                 out.push(s);
             }
+        }
+    }
+    Ok(out)
+}
+
+/// Produces `chunk`'s series on up to `threads` threads. Threads claim small
+/// runs of series from a shared counter, so a few expensive series do not
+/// leave one thread working while the others wait.
+fn run_parallel(
+    threads: usize,
+    chunk: &[Box<dyn StorageSeries>],
+    produce: &Producer<'_>,
+) -> Result<Vec<Option<StepSeries>>, EvalError> {
+    const GRAIN: usize = 16;
+    let threads = threads.min(chunk.len().div_ceil(GRAIN)).max(1);
+    if threads == 1 {
+        let mut scratch = Scratch::default();
+        return chunk
+            .iter()
+            .map(|s| produce(s.as_ref(), &mut scratch))
+            .collect();
+    }
+    let claimed = std::sync::atomic::AtomicUsize::new(0);
+    type Claimed = Result<Vec<(usize, Option<StepSeries>)>, EvalError>;
+    let work = || -> Claimed {
+        let mut scratch = Scratch::default();
+        let mut done = Vec::new();
+        loop {
+            let from = claimed.fetch_add(GRAIN, std::sync::atomic::Ordering::Relaxed);
+            if from >= chunk.len() {
+                return Ok(done);
+            }
+            for (i, s) in chunk.iter().enumerate().skip(from).take(GRAIN) {
+                done.push((i, produce(s.as_ref(), &mut scratch)?));
+            }
+        }
+    };
+    let parts: Vec<Claimed> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut parts = vec![work()];
+        parts.extend(handles.into_iter().map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(EvalError::Internal("evaluation worker panicked".into())))
+        }));
+        parts
+    });
+    let mut out: Vec<Option<StepSeries>> = (0..chunk.len()).map(|_| None).collect();
+    for p in parts {
+        for (i, s) in p? {
+            out[i] = s;
         }
     }
     Ok(out)

@@ -471,12 +471,8 @@ impl SampleIter for BlockSeriesIter<'_> {
             }
             if self.fast && self.cur_maxt <= maxt {
                 if let Some(it) = self.cur.as_mut() {
-                    loop {
-                        match it.next() {
-                            Ok(Some(s)) => out.push(s),
-                            Ok(None) => break,
-                            Err(e) => return Err(self.corrupt_cur(e)),
-                        }
+                    if let Err(e) = it.drain_into(out) {
+                        return Err(self.corrupt_cur(e));
                     }
                     self.last = out.last().copied();
                     self.cur = None;

@@ -154,6 +154,14 @@ impl<'a> ChunkIter<'a> {
         }
     }
 
+    /// Decodes every remaining sample onto `out` (the bulk read path).
+    #[inline]
+    pub fn drain_into(&mut self, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
+        match self {
+            ChunkIter::Xor(it) => it.drain_into(out),
+        }
+    }
+
     /// Advances to the first sample at or after `t` (never backwards).
     #[inline]
     pub fn seek(&mut self, t: i64) -> Result<Option<Sample>, ChunkError> {

@@ -464,9 +464,7 @@ impl SampleIter for HeadSeriesIter<'_> {
             }
             let mut it = c.iter().map_err(|e| self.err(e))?;
             if a >= lo && b <= hi {
-                while let Some(x) = it.next().map_err(|e| self.err(e))? {
-                    out.push(x);
-                }
+                it.drain_into(out).map_err(|e| self.err(e))?;
             } else {
                 while let Some(x) = it.next().map_err(|e| self.err(e))? {
                     if x.t > hi {
