@@ -1,5 +1,5 @@
 //! Template expansion and alerting-rule evaluation costs.
-//! `cargo bench -p vigil-rules --bench rules`
+//! `cargo bench --bench rules_rules`
 
 use std::path::Path;
 

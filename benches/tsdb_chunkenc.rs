@@ -1,5 +1,7 @@
 //! XOR chunk encode/decode throughput on realistic data: 120-sample chunks
 //! at a 15 s interval with small jitter, a mix of counters and gauges.
+//!
+//! Run: `cargo bench --bench tsdb_chunkenc`
 
 mod common;
 

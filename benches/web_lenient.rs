@@ -1,6 +1,8 @@
 //! Cost of the request-target escaper every connection's bytes go through:
 //! a Grafana panel request (headers plus a form body), the same with a
 //! target that needs escaping, and a 1 MiB body (a remote-write batch).
+//!
+//! Run: `cargo bench --bench web_lenient`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;

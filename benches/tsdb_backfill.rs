@@ -1,6 +1,8 @@
 //! Backfill block writer throughput: time-ordered input (as the load
 //! benchmark's OpenMetrics file is), node_exporter-like values, written as
 //! 2h blocks. Parsing is not included: this is the writer's share.
+//!
+//! Run: `cargo bench --bench tsdb_backfill`
 
 use std::hint::black_box;
 

@@ -1,6 +1,8 @@
 //! `Head::cardinality` (the `/api/v1/status/tsdb` statistics) on a head of
 //! 1M series with realistic label shapes: 1000 metric names, 1000
 //! instances, 10 jobs, a high-cardinality `id` label on a tenth of them.
+//!
+//! Run: `cargo bench --bench tsdb_cardinality`
 
 use std::hint::black_box;
 

@@ -1,6 +1,6 @@
 //! Parser throughput on a node_exporter-like body (~2,000 series).
 //!
-//! `cargo bench -p vigil-scrape --bench parse`
+//! `cargo bench --bench scrape_parse`
 
 use std::hint::black_box;
 

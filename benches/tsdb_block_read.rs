@@ -1,6 +1,8 @@
 //! Reading a block's chunks: raw decode with and without the CRC check
 //! (the cost of checked reads), and the full querier path (select all series,
 //! iterate every sample).
+//!
+//! Run: `cargo bench --bench tsdb_block_read`
 
 use std::collections::BTreeSet;
 use std::hint::black_box;

@@ -8,7 +8,7 @@
 //! and its RSS after. The data dir goes to `VIGIL_BENCH_DIR` or the system
 //! temp dir.
 //!
-//! Run: cargo bench -p vigil-tsdb --bench replay_memory
+//! Run: cargo bench --bench tsdb_replay_memory
 
 use std::path::Path;
 use std::process::Command;

@@ -7,11 +7,16 @@
 //! Besides criterion's time per commit, prints for each setting the
 //! process CPU time (appender and syncer) per million samples and the
 //! number of fsyncs done, over a fixed run of commits.
+//!
+//! Run: `cargo bench --bench tsdb_wal_fsync`
+
+mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::process_cpu_secs;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use vigil_model::storage::Appender;
 use vigil_model::Labels;
@@ -119,14 +124,6 @@ impl Drop for Setup {
             let _ = t.join();
         }
     }
-}
-
-fn process_cpu_secs() -> f64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we pass.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn bench(c: &mut Criterion) {

@@ -2,7 +2,7 @@
 //! (`../shared/bench`): 50 targets x 2,000 node-exporter-like series,
 //! scraped every 5 s for 6 minutes (72 samples each), WAL on. Prints RSS
 //! growth per series (the figure to compare with Prometheus's 2,835 B).
-//! Run: cargo bench -p vigil-tsdb --bench head_memory
+//! Run: cargo bench --bench tsdb_head_memory
 
 use vigil_model::storage::Appender;
 use vigil_model::Labels;

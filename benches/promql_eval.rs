@@ -3,9 +3,11 @@
 //! node-exporter-like job (5 instances), 24 h at a 15 s scrape interval
 //! (57.6M samples), queried over the full 24 h at a 60 s step.
 //!
-//! `cargo bench -p vigil-promql --bench eval [-- <filter>]`; set
+//! `cargo bench --bench promql_eval [-- <filter>]`; set
 //! `VIGIL_BENCH_STORAGE=block` (or `head`) to query the real TSDB, and
 //! `VIGIL_BENCH_CPU=<reps>` for a CPU-time table instead of criterion.
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -348,14 +350,9 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// Process CPU time (user + system) in milliseconds, from /proc.
+/// Process CPU time (user + system) in milliseconds.
 fn cpu_ms() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the ')'.
-    (ticks(11) + ticks(12)) * 10.0
+    common::process_cpu_secs() * 1e3
 }
 
 /// Copies the synthetic data into a real TSDB head (time-major, as a

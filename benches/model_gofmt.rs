@@ -1,6 +1,8 @@
 //! Sample-value formatting, the API's hot path: Go's JSON float layout
 //! appended into the response buffer, against the former approach (Rust's
 //! `{}` into a fresh `String` per value, then copied).
+//!
+//! Run: `cargo bench --bench model_gofmt`
 
 use std::fmt::Write;
 

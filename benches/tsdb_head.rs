@@ -1,6 +1,8 @@
 //! Head append throughput with the WAL on: existing series, 1,000 series
 //! per commit (a scrape), refs cached as scrape loops do; and the same
 //! without refs (label lookup per sample, as remote write does).
+//!
+//! Run: `cargo bench --bench tsdb_head`
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Cost of `vigil_model::relabel::process` for rules as a config declares them.
+//!
+//! Run: `cargo bench --bench config_relabel`
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;

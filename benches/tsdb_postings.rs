@@ -1,6 +1,8 @@
 //! Postings intersection: in-memory set algebra on realistic list shapes, and
 //! the whole matcher-to-postings path on a block index (a rare label against
 //! a big `__name__`, a regex alternation, a negative matcher).
+//!
+//! Run: `cargo bench --bench tsdb_postings`
 
 use std::collections::BTreeSet;
 use std::hint::black_box;
