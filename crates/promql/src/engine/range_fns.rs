@@ -100,6 +100,60 @@ pub struct Scratch {
     changes_prefix: Vec<u32>,
     sort_buf: Vec<f64>,
     widest: usize,
+    extreme: SlidingExtreme,
+}
+
+/// `min_over_time`/`max_over_time` over windows that slide forward: a deque
+/// of candidate indices, so each sample is pushed and popped once instead
+/// of every window rescanning its samples. The answer is exactly the
+/// sequential scan's (NaN loses to any number; among equal values the
+/// earliest wins, which keeps the sign of a zero).
+#[derive(Default)]
+struct SlidingExtreme {
+    q: std::collections::VecDeque<usize>,
+    /// Samples before this index have been offered to the deque.
+    pushed: usize,
+    lo: usize,
+}
+
+impl SlidingExtreme {
+    fn reset(&mut self) {
+        self.q.clear();
+        self.pushed = 0;
+        self.lo = 0;
+    }
+
+    /// Index of the answer for the window `lo..hi` (non-empty).
+    fn window(&mut self, samples: &[Sample], lo: usize, hi: usize, max: bool) -> usize {
+        // `@` can pin windows in place or move them back: start over.
+        if lo < self.lo || hi < self.pushed || self.pushed < lo {
+            self.q.clear();
+            self.pushed = lo;
+        }
+        self.lo = lo;
+        while self.q.front().is_some_and(|&k| k < lo) {
+            self.q.pop_front();
+        }
+        // `a` can never be the answer once `b` (later) is in the window.
+        let loses = |a: f64, b: f64| {
+            if a.is_nan() {
+                !b.is_nan()
+            } else if max {
+                a < b
+            } else {
+                a > b
+            }
+        };
+        for k in self.pushed..hi {
+            let v = samples[k].v;
+            while self.q.back().is_some_and(|&b| loses(samples[b].v, v)) {
+                self.q.pop_back();
+            }
+            self.q.push_back(k);
+        }
+        self.pushed = hi;
+        self.q.front().copied().unwrap_or(lo)
+    }
 }
 
 impl Scratch {
@@ -119,6 +173,7 @@ pub fn apply(
     out: &mut [f64],
 ) -> Result<bool, EvalError> {
     scratch.widest = 0;
+    scratch.extreme.reset();
     if samples.is_empty() {
         return Ok(false);
     }
@@ -228,23 +283,11 @@ pub fn apply(
                 Some(if sum.is_infinite() { sum } else { sum + c })
             }
             RangeFn::CountOverTime => Some(win.len() as f64),
-            RangeFn::MinOverTime => {
-                let mut m = win[0].v;
-                for s in win {
-                    if s.v < m || m.is_nan() {
-                        m = s.v;
-                    }
-                }
-                Some(m)
-            }
-            RangeFn::MaxOverTime => {
-                let mut m = win[0].v;
-                for s in win {
-                    if s.v > m || m.is_nan() {
-                        m = s.v;
-                    }
-                }
-                Some(m)
+            RangeFn::MinOverTime | RangeFn::MaxOverTime => {
+                let k = scratch
+                    .extreme
+                    .window(samples, lo, hi, f == RangeFn::MaxOverTime);
+                Some(samples[k].v)
             }
             RangeFn::LastOverTime => Some(win[win.len() - 1].v),
             RangeFn::PresentOverTime | RangeFn::AbsentOverTime => Some(1.0),
@@ -490,4 +533,61 @@ pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
     let upper = (lower + 1.0).min(n - 1.0);
     let weight = rank - rank.floor();
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            4 => (0u32..6).prop_map(f64::from),
+            1 => Just(f64::NAN),
+            1 => Just(0.0),
+            1 => Just(-0.0),
+            1 => Just(f64::INFINITY),
+            1 => Just(f64::NEG_INFINITY),
+        ]
+    }
+
+    /// The sequential scan Prometheus runs for every window.
+    fn scan(win: &[Sample], max: bool) -> f64 {
+        let mut m = win[0].v;
+        for s in win {
+            if (max && s.v > m) || (!max && s.v < m) || m.is_nan() {
+                m = s.v;
+            }
+        }
+        m
+    }
+
+    proptest! {
+        /// Sliding min/max give the scan's answer bit for bit, also when
+        /// `@` pins windows or moves them back (ends out of order).
+        #[test]
+        fn sliding_extremes_match_the_scan(
+            vs in proptest::collection::vec(value(), 1..80),
+            ends in proptest::collection::vec(0i64..90, 1..40),
+            sorted in any::<bool>(),
+            range in 0i64..20,
+        ) {
+            let samples: Vec<Sample> = vs.iter().enumerate().map(|(i, &v)| Sample::new(i as i64, v)).collect();
+            let mut ends = ends;
+            if sorted {
+                ends.sort();
+            }
+            let params: Vec<Vec<f64>> = Vec::new();
+            let w = Windows { ends: &ends, eval_ts: &ends, range, params: &params };
+            for (f, max) in [(RangeFn::MaxOverTime, true), (RangeFn::MinOverTime, false)] {
+                let mut out = vec![f64::from_bits(1); ends.len()];
+                apply(f, &samples, &w, &mut Scratch::default(), &mut out).unwrap();
+                for (i, &end) in ends.iter().enumerate() {
+                    let win: Vec<Sample> = samples.iter().copied().filter(|s| s.t >= end - range && s.t <= end).collect();
+                    let want = if win.is_empty() { f64::from_bits(1) } else { scan(&win, max) };
+                    prop_assert_eq!(out[i].to_bits(), want.to_bits(), "{:?} end {} window {:?}", f, end, win);
+                }
+            }
+        }
+    }
 }
