@@ -4,6 +4,8 @@
 //! growth per series (the figure to compare with Prometheus's 2,835 B).
 //! Run: cargo bench --bench tsdb_head_memory
 
+mod common;
+
 use vigil_model::storage::Appender;
 use vigil_model::Labels;
 use vigil_tsdb::head::{Head, HeadOptions};
@@ -68,14 +70,7 @@ fn main() {
         for (t, ls) in targets.iter().enumerate() {
             let mut app = head.head_appender();
             for (i, l) in ls.iter().enumerate() {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let v = match i % 3 {
-                    0 => (k * 100 + (seed % 100) as i64) as f64,
-                    1 => (seed % 10_000) as f64 / 10.0,
-                    _ => 1.0,
-                };
+                let v = common::scrape_value(&mut seed, k, i);
                 refs[t][i] = app
                     .append(refs[t][i], l, t0 + k * 5000 + t as i64, v)
                     .unwrap();

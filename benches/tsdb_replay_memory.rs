@@ -10,6 +10,8 @@
 //!
 //! Run: cargo bench --bench tsdb_replay_memory
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -53,14 +55,7 @@ fn ingest(dir: &Path, series: usize) {
         for (t, ls) in all.iter().enumerate() {
             let mut app = head.head_appender();
             for (i, l) in ls.iter().enumerate() {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let v = match i % 3 {
-                    0 => (k * 100 + (seed % 100) as i64) as f64,
-                    1 => (seed % 10_000) as f64 / 10.0,
-                    _ => 1.0,
-                };
+                let v = common::scrape_value(&mut seed, k, i);
                 refs[t][i] = app.append(refs[t][i], l, t0 + k * 15_000, v).unwrap();
             }
             app.commit().unwrap();

@@ -24,3 +24,22 @@ pub fn thread_cpu_secs() -> f64 {
 pub fn process_cpu_secs() -> f64 {
     rusage_secs(libc::RUSAGE_SELF)
 }
+
+/// One xorshift64 step: cheap, deterministic noise for synthetic data.
+pub fn xorshift(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+/// Scrape `k`'s value of series `i` in the memory benches, by `i % 3` a
+/// counter, a gauge or a constant, like an exporter's mix.
+pub fn scrape_value(seed: &mut u64, k: i64, i: usize) -> f64 {
+    let r = xorshift(seed);
+    match i % 3 {
+        0 => (k * 100 + (r % 100) as i64) as f64,
+        1 => (r % 10_000) as f64 / 10.0,
+        _ => 1.0,
+    }
+}

@@ -53,6 +53,23 @@ impl HeadAppender {
         }
     }
 
+    /// Checks shared by both append paths: a full disk refuses the whole
+    /// batch (not single samples), and without an out-of-order window a
+    /// sample older than the head's appendable range is out of bounds.
+    /// Returns the oldest valid timestamp.
+    fn admit(&mut self, t: i64) -> Result<i64, StorageError> {
+        self.head.disk.check()?;
+        let min_valid = self.min_valid(t);
+        if self.head.opts.ooo_time_window == 0 && t < min_valid {
+            self.head
+                .stats
+                .out_of_bound_samples
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(StorageError::OutOfBounds);
+        }
+        Ok(min_valid)
+    }
+
     fn min_valid(&mut self, t: i64) -> i64 {
         if let Some(m) = self.min_valid_time {
             return m;
@@ -229,16 +246,7 @@ impl Appender for HeadAppender {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, StorageError> {
-        // A full disk refuses the whole batch, not single samples.
-        self.head.disk.check()?;
-        let min_valid = self.min_valid(t);
-        if self.head.opts.ooo_time_window == 0 && t < min_valid {
-            self.head
-                .stats
-                .out_of_bound_samples
-                .fetch_add(1, Ordering::Relaxed);
-            return Err(StorageError::OutOfBounds);
-        }
+        let min_valid = self.admit(t)?;
         if sref != 0 {
             if let Some(res) = self.check(sref, t, v, min_valid) {
                 return self.finish(res, sref, t, v);
@@ -275,18 +283,10 @@ impl Appender for HeadAppender {
         if sref == 0 {
             return None;
         }
-        // The scrape cache's fast path refuses a full disk like `append`.
-        if let Err(e) = self.head.disk.check() {
-            return Some(Err(e));
-        }
-        let min_valid = self.min_valid(t);
-        if self.head.opts.ooo_time_window == 0 && t < min_valid {
-            self.head
-                .stats
-                .out_of_bound_samples
-                .fetch_add(1, Ordering::Relaxed);
-            return Some(Err(StorageError::OutOfBounds));
-        }
+        let min_valid = match self.admit(t) {
+            Ok(m) => m,
+            Err(e) => return Some(Err(e)),
+        };
         let res = self.check(sref, t, v, min_valid)?;
         Some(self.finish(res, sref, t, v))
     }
