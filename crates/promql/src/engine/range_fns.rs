@@ -211,6 +211,7 @@ pub fn apply(
         }
         _ => {}
     }
+    let range_secs = range_seconds(w.range);
     let mut any = false;
     let mut lo = 0usize;
     let mut hi = 0usize;
@@ -247,7 +248,7 @@ pub fn apply(
                     hi,
                     start,
                     end,
-                    w.range,
+                    range_secs,
                     counter,
                     f == RangeFn::Rate,
                     &scratch.resets,
@@ -332,7 +333,7 @@ fn extrapolated_rate(
     hi: usize,
     range_start: i64,
     range_end: i64,
-    range_ms: i64,
+    range_secs: f64,
     is_counter: bool,
     is_rate: bool,
     resets: &[usize],
@@ -376,7 +377,7 @@ fn extrapolated_rate(
     extrapolate_to += to_end;
     let mut factor = extrapolate_to / sampled;
     if is_rate {
-        factor /= range_seconds(range_ms);
+        factor /= range_secs;
     }
     Some(result * factor)
 }
