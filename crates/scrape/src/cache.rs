@@ -84,6 +84,10 @@ impl PackedLabels {
     }
 }
 
+/// Counts appends, to mark what each saw. 32 bits keep a cached line small
+/// and last 136 years of one-second scrapes.
+pub(crate) type Stamp = u32;
+
 /// One cached exposition line.
 #[derive(Debug)]
 pub(crate) struct Entry {
@@ -92,11 +96,11 @@ pub(crate) struct Entry {
     /// Empty when relabeling dropped the series.
     pub labels: PackedLabels,
     /// Stamp of the last append this line appeared in.
-    pub last_stamp: u64,
+    pub last_stamp: Stamp,
     /// Stamp of the last append it appeared in without an explicit
     /// timestamp (what staleness tracks), and the value before that.
-    pub seen: u64,
-    seen_before: u64,
+    pub seen: Stamp,
+    seen_before: Stamp,
 }
 
 impl Entry {
@@ -110,10 +114,15 @@ impl Entry {
 /// unchanged exposition that is one comparison against memory read in
 /// order, instead of a hash, a probe and a comparison against a key
 /// somewhere else (a third of the steady-state scrape CPU). Keys are stored
-/// once, in `slots`; the index holds positions only.
+/// once, back to back in `keys` in slot order (so a scrape reads them as
+/// one stream the prefetcher follows, and a key costs no allocation of its
+/// own); the index holds positions only.
 #[derive(Default)]
 struct SeriesTable {
-    slots: Vec<(Box<str>, Entry)>,
+    keys: String,
+    /// End of each slot's key in `keys` (it starts where the previous ends).
+    ends: Vec<usize>,
+    entries: Vec<Entry>,
     index: hashbrown::HashTable<u32>,
     hasher: foldhash::fast::RandomState,
     /// Position expected for the next lookup.
@@ -123,28 +132,35 @@ struct SeriesTable {
 impl std::fmt::Debug for SeriesTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SeriesTable")
-            .field("len", &self.slots.len())
+            .field("len", &self.entries.len())
             .finish()
     }
 }
 
+/// The key of slot `i` (free function so closures can borrow the parts).
+#[inline]
+fn slot_key<'a>(keys: &'a str, ends: &[usize], i: usize) -> &'a str {
+    let from = if i == 0 { 0 } else { ends[i - 1] };
+    &keys[from..ends[i]]
+}
+
 impl SeriesTable {
     fn len(&self) -> usize {
-        self.slots.len()
+        self.entries.len()
     }
 
     #[inline]
     fn position(&mut self, key: &str) -> Option<usize> {
         let k = self.next;
-        if let Some((text, _)) = self.slots.get(k) {
-            if &**text == key {
-                self.next = k + 1;
-                return Some(k);
-            }
+        if k < self.ends.len() && slot_key(&self.keys, &self.ends, k) == key {
+            self.next = k + 1;
+            return Some(k);
         }
         let h = std::hash::BuildHasher::hash_one(&self.hasher, key);
-        let slots = &self.slots;
-        let i = *self.index.find(h, |&i| &*slots[i as usize].0 == key)? as usize;
+        let (keys, ends) = (&self.keys, &self.ends);
+        let i = *self
+            .index
+            .find(h, |&i| slot_key(keys, ends, i as usize) == key)? as usize;
         self.next = i + 1;
         Some(i)
     }
@@ -152,57 +168,83 @@ impl SeriesTable {
     #[inline]
     fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
         let i = self.position(key)?;
-        Some(&mut self.slots[i].1)
+        Some(&mut self.entries[i])
     }
 
     fn get_or_insert(&mut self, key: &str, entry: Entry) -> &mut Entry {
         let i = match self.position(key) {
             Some(i) => i,
             None => {
-                let i = self.slots.len();
-                self.slots.push((key.into(), entry));
-                self.index_slot(i);
+                let i = self.entries.len();
+                self.push(key, entry);
                 self.next = i + 1;
                 i
             }
         };
-        &mut self.slots[i].1
+        &mut self.entries[i]
     }
 
-    fn index_slot(&mut self, i: usize) {
-        let hasher = &self.hasher;
-        let slots = &self.slots;
-        let h = std::hash::BuildHasher::hash_one(hasher, &*slots[i].0);
+    fn push(&mut self, key: &str, entry: Entry) {
+        let i = self.entries.len();
+        // Grow by an eighth, not by doubling: the cache lives as long as its
+        // target, at this size, and slack would cost on every series.
+        if self.keys.capacity() - self.keys.len() < key.len() {
+            self.keys.reserve_exact(key.len().max(self.keys.len() / 8));
+        }
+        if self.entries.len() == self.entries.capacity() {
+            let more = (i / 8).max(16);
+            self.entries.reserve_exact(more);
+            self.ends.reserve_exact(more);
+        }
+        self.keys.push_str(key);
+        self.ends.push(self.keys.len());
+        self.entries.push(entry);
+        let (keys, ends, hasher) = (&self.keys, &self.ends, &self.hasher);
+        let h = std::hash::BuildHasher::hash_one(hasher, slot_key(keys, ends, i));
         self.index.insert_unique(h, i as u32, |&j| {
-            std::hash::BuildHasher::hash_one(hasher, &*slots[j as usize].0)
+            std::hash::BuildHasher::hash_one(hasher, slot_key(keys, ends, j as usize))
         });
     }
 
     fn values(&self) -> impl Iterator<Item = &Entry> {
-        self.slots.iter().map(|(_, e)| e)
+        self.entries.iter()
     }
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
-        self.slots.iter_mut().map(|(_, e)| e)
+        self.entries.iter_mut()
     }
 
     /// Keeps the entries `keep` accepts, in order.
     fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) {
-        let before = self.slots.len();
-        self.slots.retain(|(_, e)| keep(e));
-        if self.slots.len() != before {
-            self.index.clear();
-            for i in 0..self.slots.len() {
-                self.index_slot(i);
+        let kept: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| keep(&self.entries[i]))
+            .collect();
+        if kept.len() == self.entries.len() {
+            return;
+        }
+        let old = std::mem::take(self);
+        self.hasher = old.hasher.clone();
+        let bytes: usize = kept
+            .iter()
+            .map(|&i| slot_key(&old.keys, &old.ends, i).len())
+            .sum();
+        self.keys.reserve_exact(bytes);
+        self.ends.reserve_exact(kept.len());
+        self.entries.reserve_exact(kept.len());
+        let mut entries: Vec<Option<Entry>> = old.entries.into_iter().map(Some).collect();
+        for i in kept {
+            if let Some(e) = entries[i].take() {
+                self.push(slot_key(&old.keys, &old.ends, i), e);
             }
-            self.next = 0;
         }
     }
 
-    fn drain(&mut self) -> impl Iterator<Item = (Box<str>, Entry)> + '_ {
+    fn drain(&mut self) -> impl Iterator<Item = Entry> + '_ {
         self.index.clear();
         self.next = 0;
-        self.slots.drain(..)
+        self.keys.clear();
+        self.ends.clear();
+        self.entries.drain(..)
     }
 }
 
@@ -223,18 +265,18 @@ struct MetaEntry {
     help_raw: Option<Box<str>>,
     help_om: bool,
     unit: Option<Box<str>>,
-    last_stamp: u64,
+    last_stamp: Stamp,
 }
 
 /// Successful scrapes a family's metadata outlives its last appearance
 /// (Prometheus keeps it for 10).
-const METADATA_KEEP: u64 = 10;
+const METADATA_KEEP: Stamp = 10;
 
 #[derive(Debug, Default)]
 pub(crate) struct ScrapeCache {
     series: SeriesTable,
     /// Incremented at the start of every append (successful or not).
-    stamp: u64,
+    stamp: Stamp,
     /// Distinct entries seen in the current append.
     seen_now: usize,
     /// Entries marked `seen` in the current and the previous append.
@@ -244,12 +286,12 @@ pub(crate) struct ScrapeCache {
     carried: usize,
     /// Cache size after the last successful append (flush heuristic).
     last_ok_len: usize,
-    last_ok_stamp: u64,
+    last_ok_stamp: Stamp,
     metadata: FastMap<Box<str>, MetaEntry>,
     metadata_changed: bool,
     /// Series retired by a label-affecting config change, kept one append so
     /// the ones that vanish still get staleness markers.
-    retired: Vec<(Labels, u64)>,
+    retired: Vec<(Labels, Stamp)>,
     /// The target's labels, the dictionary of `PackedLabels`.
     target_labels: Labels,
 }
@@ -264,8 +306,8 @@ impl ScrapeCache {
     }
 
     /// Starts an append; returns its stamp.
-    pub fn begin(&mut self) -> u64 {
-        self.stamp += 1;
+    pub fn begin(&mut self) -> Stamp {
+        self.stamp = self.stamp.wrapping_add(1);
         self.series.next = 0;
         self.seen_now = 0;
         self.tracked_prev = self.tracked_now;
@@ -300,13 +342,13 @@ impl ScrapeCache {
     /// Records that `e` appeared in this append; `tracked` when it carried no
     /// explicit timestamp (or timestamps are tracked too).
     #[inline]
-    pub fn mark(stamp: u64, counters: &mut Counters<'_>, e: &mut Entry, tracked: bool) {
+    pub fn mark(stamp: Stamp, counters: &mut Counters<'_>, e: &mut Entry, tracked: bool) {
         if e.last_stamp != stamp {
             e.last_stamp = stamp;
             *counters.seen_now += 1;
         }
         if tracked && e.seen != stamp {
-            if e.seen + 1 == stamp {
+            if e.seen.wrapping_add(1) == stamp {
                 *counters.carried += 1;
             }
             e.seen_before = e.seen;
@@ -317,7 +359,7 @@ impl ScrapeCache {
 
     /// Mutable access to the counters alongside an entry lookup.
     #[inline]
-    pub fn lookup(&mut self, key: &str) -> (Option<&mut Entry>, Counters<'_>, u64) {
+    pub fn lookup(&mut self, key: &str) -> (Option<&mut Entry>, Counters<'_>, Stamp) {
         (
             self.series.get_mut(key),
             Counters {
@@ -347,7 +389,7 @@ impl ScrapeCache {
     /// Calls `f` with the labels of every series seen in the previous append
     /// but not in this one.
     pub fn for_each_stale(&self, mut f: impl FnMut(&Labels)) {
-        let prev = self.stamp - 1;
+        let prev = self.stamp.wrapping_sub(1);
         if self.carried != self.tracked_prev {
             for e in self.series.values() {
                 if e.seen == prev && prev > 0 && !e.dropped() {
@@ -404,8 +446,8 @@ impl ScrapeCache {
         self.retired = self
             .series
             .drain()
-            .filter(|(_, e)| !e.dropped())
-            .map(|(_, e)| (e.labels.unpack(&self.target_labels), e.seen))
+            .filter(|e| !e.dropped())
+            .map(|e| (e.labels.unpack(&self.target_labels), e.seen))
             .collect();
         self.carried = 0;
         self.tracked_now = 0;
@@ -549,8 +591,20 @@ mod tests {
             let want = (i % 2 == 1).then_some(i as u64 + 1);
             assert_eq!(t.get_mut(k).map(|e| e.sref), want);
         }
-        assert_eq!(t.drain().count(), 50);
+        // Keys sit back to back: one that is a prefix of its neighbour, or
+        // empty, must not match across the boundary.
+        for (j, k) in ["", "m", "m{", "mm"].iter().enumerate() {
+            t.get_or_insert(k, entry(1000 + j as u64));
+        }
+        for (j, k) in ["", "m", "m{", "mm"].iter().enumerate() {
+            t.next = 0;
+            assert_eq!(t.get_mut(k).map(|e| e.sref), Some(1000 + j as u64));
+        }
+        assert!(t.get_mut("m{m").is_none());
+        assert_eq!(t.get_mut(&keys[99]).map(|e| e.sref), Some(100));
+        assert_eq!(t.drain().count(), 54);
         assert!(t.get_mut(&keys[1]).is_none());
+        assert!(t.get_mut("m").is_none());
     }
 
     #[test]

@@ -38,9 +38,9 @@ pub(crate) fn series_iter(head: Arc<HeadInner>, mint: i64, maxt: i64) -> Compact
     let refs = {
         let _g = lock(&head.truncate_mtx);
         let mut v: Vec<(u64, Box<[Sym]>)> = Vec::new();
-        for shard in head.shards.iter() {
+        for (i, shard) in head.shards.iter().enumerate() {
             let g = lock(shard);
-            for (&r, s) in g.series.iter() {
+            for (r, s) in g.series.iter(i) {
                 if let Some((lo, hi)) = s.time_range() {
                     if lo < maxt && hi >= mint {
                         v.push((r, s.lset.clone()));
@@ -175,9 +175,9 @@ pub(crate) fn truncate(head: &HeadInner, mint: i64) -> Result<(), HeadError> {
     let mut dead: Vec<(u64, Box<[Sym]>)> = Vec::new();
     let mut removed_chunks = 0usize;
     let mut min_seq = chunk_files_floor;
-    for shard in head.shards.iter() {
+    for (i, shard) in head.shards.iter().enumerate() {
         let mut g = lock(shard);
-        g.series.retain(|&r, s| {
+        g.series.retain(i, |r, s| {
             removed_chunks += s.truncate_before(mint);
             if s.is_empty() && !s.pending {
                 dead.push((r, std::mem::take(&mut s.lset)));
@@ -188,9 +188,6 @@ pub(crate) fn truncate(head: &HeadInner, mint: i64) -> Result<(), HeadError> {
             }
             true
         });
-        if g.series.capacity() > 2 * g.series.len() + 64 {
-            g.series.shrink_to_fit();
-        }
     }
     head.forget_series(dead);
     let st = &head.stats;

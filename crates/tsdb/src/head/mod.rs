@@ -20,6 +20,7 @@ mod replay;
 mod replay_status;
 mod series;
 mod series_limit;
+mod slots;
 mod stats;
 
 pub use appender::HeadAppender;
@@ -189,8 +190,7 @@ impl From<HeadError> for StorageError {
 }
 
 pub(crate) struct Shard {
-    /// Boxed: the map's slack then costs 16 bytes a slot, not a series.
-    pub(crate) series: FastMap<u64, Box<MemSeries>>,
+    pub(crate) series: slots::SeriesSlots,
 }
 
 /// Series refs by label hash. Collisions are rare, so the first ref is
@@ -470,7 +470,7 @@ impl Head {
         let mut n = 0;
         for s in self.inner.shards.iter() {
             let s = lock(s);
-            n += s.series.capacity() * 17;
+            n += s.series.table_bytes();
             n += s.series.len() * (std::mem::size_of::<MemSeries>() + 8);
             n += s.series.values().map(|x| x.heap_bytes()).sum::<usize>();
         }
@@ -503,7 +503,7 @@ impl HeadInner {
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        series: FastMap::default(),
+                        series: slots::SeriesSlots::default(),
                     })
                 })
                 .collect(),
