@@ -129,16 +129,27 @@ pub trait SampleIter {
         maxt: i64,
         out: &mut Vec<Sample>,
     ) -> Result<(), StorageError> {
-        let mut cur = self.seek(mint)?;
-        while let Some(s) = cur {
-            if s.t > maxt {
-                break;
-            }
-            out.push(s);
-            cur = self.next()?;
-        }
-        Ok(())
+        collect_range_stepwise(self, mint, maxt, out)
     }
+}
+
+/// `collect_range` by seeking to `mint` and stepping: the trait's default,
+/// and the fallback of iterators whose bulk path does not apply.
+pub fn collect_range_stepwise<I: SampleIter + ?Sized>(
+    it: &mut I,
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+) -> Result<(), StorageError> {
+    let mut cur = it.seek(mint)?;
+    while let Some(s) = cur {
+        if s.t > maxt {
+            break;
+        }
+        out.push(s);
+        cur = it.next()?;
+    }
+    Ok(())
 }
 
 /// One selected series: its labels and a way to read its samples.

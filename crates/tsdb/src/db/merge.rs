@@ -211,15 +211,7 @@ impl SampleIter for MergeIter<'_> {
         out: &mut Vec<Sample>,
     ) -> Result<(), StorageError> {
         if self.started || self.last.is_some() {
-            let mut cur = self.seek(mint)?;
-            while let Some(s) = cur {
-                if s.t > maxt {
-                    break;
-                }
-                out.push(s);
-                cur = self.next()?;
-            }
-            return Ok(());
+            return vigil_model::storage::collect_range_stepwise(self, mint, maxt, out);
         }
         // Every part is read to the end of the range: nothing is pending.
         self.started = true;

@@ -439,15 +439,7 @@ impl SampleIter for HeadSeriesIter<'_> {
     ) -> Result<(), StorageError> {
         let fresh = self.last.is_none() && self.la.is_none() && self.cur.is_none();
         if !fresh || !self.s.ooo.is_empty() || !self.s.stones.is_empty() {
-            let mut cur = self.seek(mint)?;
-            while let Some(s) = cur {
-                if s.t > maxt {
-                    break;
-                }
-                out.push(s);
-                cur = self.next()?;
-            }
-            return Ok(());
+            return vigil_model::storage::collect_range_stepwise(self, mint, maxt, out);
         }
         let lo = mint.max(self.min_t);
         let hi = maxt.min(self.s.maxt);
