@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{eventually, free_port, http, start_vigil, vigil_bin, wait_ok, Proc};
+use common::{eventually, http, start_vigil, start_vigil_at};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -95,27 +95,6 @@ fn raw_samples(base: &str, selector: &str, range: &str) -> BTreeMap<String, Vec<
         out.insert(r["metric"].to_string(), samples);
     }
     out
-}
-
-/// Starts `vigil` with its data directory at `data` (config and log stay
-/// in `dir`, so they work when `data`'s file system is full).
-fn start_vigil_at(dir: &Path, data: &Path, config: &str, extra: &[&str]) -> (Proc, String) {
-    let cfg = dir.join("vigil.yml");
-    std::fs::write(&cfg, config).expect("write config");
-    let port = free_port();
-    let mut cmd = Command::new(vigil_bin());
-    cmd.arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(extra);
-    let p = Proc::spawn("vigil", cmd, dir);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ok(
-        &format!("{base}/-/ready"),
-        Duration::from_secs(60),
-        Some(&p),
-    );
-    (p, base)
 }
 
 /// A scrape target in this process: `<name>{i="0".."n-1"}`, each value the

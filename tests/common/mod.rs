@@ -174,15 +174,18 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
 /// Starts `vigil` with the given config text and extra flags in `dir`,
 /// returning the process and its base URL once `/-/ready` answers.
 pub fn start_vigil(dir: &Path, config: &str, extra: &[&str]) -> (Proc, String) {
+    start_vigil_at(dir, &dir.join("data"), config, extra)
+}
+
+/// Like `start_vigil` with the data directory at `data` (config and log
+/// stay in `dir`, so they work when `data`'s file system is full).
+pub fn start_vigil_at(dir: &Path, data: &Path, config: &str, extra: &[&str]) -> (Proc, String) {
     let cfg = dir.join("vigil.yml");
     std::fs::write(&cfg, config).expect("write config");
     let port = free_port();
     let mut cmd = Command::new(vigil_bin());
     cmd.arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .args(extra);
     let p = Proc::spawn("vigil", cmd, dir);

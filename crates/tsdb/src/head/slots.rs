@@ -86,7 +86,7 @@ impl SeriesSlots {
     /// Adds (or replaces) the series of ref `r`.
     pub(crate) fn insert(&mut self, r: u64, s: Box<MemSeries>) {
         let l = local(r);
-        if self.dense_live == 0 && self.dense.is_empty() {
+        if self.dense.is_empty() {
             self.base = l;
         }
         let Some(i) = l
@@ -176,9 +176,6 @@ impl SeriesSlots {
                 }
             }
             self.base += cut;
-        }
-        if self.dense.is_empty() {
-            self.base = 0;
         }
         if self.dense.capacity() > self.dense.len() + self.dense.len() / 4 + 64 {
             self.dense.shrink_to_fit();
