@@ -12,7 +12,7 @@
 # Environment (defaults = the setup):
 #   WORK=/tmp/vigil-restart-bench  TARGETS=500  SERIES=2000
 #   INTERVAL=5    (real seconds between scrapes; each advances 15 s of data)
-#   SCRAPES=241   (240 x 15 s = one hour)  RUNS=3
+#   SCRAPES=241   (240 x 15 s = one hour; two hours: SCRAPES=481 INTERVAL=8)  RUNS=3
 #   VIGIL=target/release/vigil  PROMETHEUS=prometheus
 # WORK may be a tmpfs (the script never mounts anything). Only PIDs this
 # script starts are signalled.
@@ -66,11 +66,17 @@ query() { # port promql [time] -> first value
 record() {
   [[ -x $WORK/fast_fleet ]] || rustc --edition 2021 -O "$HERE/fast_fleet.rs" -o "$WORK/fast_fleet"
   rm -rf "$WORK/prom"
-  # Prometheus drops samples more than 10 min ahead of its clock or more
-  # than an hour behind the head's newest sample: start the synthetic
-  # clock 55 min in the past, so it runs ahead of real time (15 s per
-  # scrape) without leaving that window.
-  local start_ms=$((($(date +%s) - 55 * 60) / 15 * 15 * 1000))
+  # Prometheus drops samples more than 10 min ahead of its clock, and
+  # (once `up` is written at real time) more than an hour behind it. The
+  # synthetic clock gains 15 - INTERVAL s per scrape on real time: start
+  # it so that it ends 5 min ahead, and refuse settings that cannot fit
+  # (two hours need INTERVAL=8).
+  local gain=$((SCRAPES * (15 - INTERVAL)))
+  if ((gain > 65 * 60)); then
+    echo "SCRAPES=$SCRAPES at INTERVAL=$INTERVAL gains $((gain / 60)) min on real time; at most 65 fit" >&2
+    exit 2
+  fi
+  local start_ms=$((($(date +%s) - gain + 5 * 60) / 15 * 15 * 1000))
   "$WORK/fast_fleet" --targets "$TARGETS" --series "$SERIES" --port-base "$PORT_BASE" \
     --start "$start_ms" --step 15 --scrapes "$SCRAPES" 2>"$WORK/fleet.log" &
   local fleet=$!

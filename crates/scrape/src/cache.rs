@@ -4,7 +4,9 @@
 //! A cache hit costs one comparison of the series text and no allocation:
 //! targets expose their series in the same order every time, so the entry
 //! after the previous hit is tried before hashing; the label set is neither
-//! re-parsed nor re-hashed. Staleness follows Prometheus's
+//! re-parsed nor re-hashed. Entries keep the head's series ref, not the
+//! labels: the labels are rebuilt from the cached text (with the options
+//! that made them) only when storage does not know the ref. Staleness follows Prometheus's
 //! `seriesPrev`/`seriesCur` rule with per-entry stamps instead of two maps:
 //! a series seen (without an explicit timestamp) in the previous append and
 //! not in this one gets a staleness marker. The cache knows nothing of HTTP or
@@ -20,70 +22,6 @@ use crate::expfmt::{Escaped, Format, MetricType};
 
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// A label set packed into one allocation, `name 0xff value 0xff ...`
-/// (0xff never occurs in UTF-8), with a label equal to one of the target's
-/// labels written as `0xfe index` (0xfe does not occur in UTF-8 either).
-/// The cache holds one per scraped series, so this is most of its memory:
-/// a `Labels` costs two allocations per label, and `instance`/`job` repeat
-/// in every series of a target. The `Labels` form is rebuilt only when a
-/// sample needs it (a series the head does not know by ref, staleness
-/// markers); both directions take the same target labels.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct PackedLabels(Box<[u8]>);
-
-const PACK_SEP: u8 = 0xff;
-const PACK_TARGET: u8 = 0xfe;
-
-impl PackedLabels {
-    pub fn pack(labels: &Labels, target: &Labels) -> Self {
-        let mut b = Vec::new();
-        for l in labels {
-            match target.iter().take(250).position(|t| t == l) {
-                Some(i) => b.extend_from_slice(&[PACK_TARGET, i as u8]),
-                None => {
-                    b.extend_from_slice(l.name.as_bytes());
-                    b.push(PACK_SEP);
-                    b.extend_from_slice(l.value.as_bytes());
-                    b.push(PACK_SEP);
-                }
-            }
-        }
-        PackedLabels(b.into_boxed_slice())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn unpack(&self, target: &Labels) -> Labels {
-        let b = &self.0[..];
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == PACK_TARGET {
-                if let Some(l) = b.get(i + 1).and_then(|&k| target.iter().nth(k as usize)) {
-                    out.push(l.clone());
-                }
-                i += 2;
-                continue;
-            }
-            let field = |from: usize| {
-                let end = b[from..]
-                    .iter()
-                    .position(|&c| c == PACK_SEP)
-                    .map_or(b.len(), |n| from + n);
-                // Packed from `String`s: always valid UTF-8.
-                (String::from_utf8_lossy(&b[from..end]).into_owned(), end + 1)
-            };
-            let (name, next) = field(i);
-            let (value, next) = field(next.min(b.len()));
-            out.push(vigil_model::Label::new(name, value));
-            i = next;
-        }
-        Labels::from_sorted(out)
-    }
-}
-
 /// Counts appends, to mark what each saw. 32 bits keep a cached line small
 /// and last 136 years of one-second scrapes.
 pub(crate) type Stamp = u32;
@@ -91,22 +29,16 @@ pub(crate) type Stamp = u32;
 /// One cached exposition line.
 #[derive(Debug)]
 pub(crate) struct Entry {
+    /// The storage ref of the final labels (0 until an append succeeded).
     pub sref: SeriesRef,
-    /// Final labels (target labels attached, metric relabeling applied).
-    /// Empty when relabeling dropped the series.
-    pub labels: PackedLabels,
     /// Stamp of the last append this line appeared in.
     pub last_stamp: Stamp,
     /// Stamp of the last append it appeared in without an explicit
     /// timestamp (what staleness tracks), and the value before that.
     pub seen: Stamp,
     seen_before: Stamp,
-}
-
-impl Entry {
-    pub fn dropped(&self) -> bool {
-        self.labels.is_empty()
-    }
+    /// Metric relabeling dropped the series.
+    pub dropped: bool,
 }
 
 /// Cached lines in the order they were first seen, with a hash index over
@@ -289,22 +221,30 @@ pub(crate) struct ScrapeCache {
     last_ok_stamp: Stamp,
     metadata: FastMap<Box<str>, MetaEntry>,
     metadata_changed: bool,
-    /// Series retired by a label-affecting config change, kept one append so
-    /// the ones that vanish still get staleness markers.
-    retired: Vec<(Labels, Stamp)>,
-    /// The target's labels, the dictionary of `PackedLabels`.
-    target_labels: Labels,
+    /// Series retired by a label-affecting config change (labels as the old
+    /// options made them), kept one append so the ones that vanish still get
+    /// staleness markers.
+    retired: Vec<Retired>,
+}
+
+/// A series whose cache entry a config change dropped.
+#[derive(Debug)]
+pub(crate) struct Retired {
+    pub sref: SeriesRef,
+    pub labels: Labels,
+    seen: Stamp,
+}
+
+/// What a staleness marker is written for: the ref, and how to rebuild the
+/// labels when storage does not know it.
+pub(crate) enum Stale<'a> {
+    /// A cached line's text.
+    Key(&'a str),
+    /// A retired series' labels.
+    Labels(&'a Labels),
 }
 
 impl ScrapeCache {
-    /// A cache for a target with these (final, non-`__`) labels.
-    pub fn new(target_labels: Labels) -> Self {
-        ScrapeCache {
-            target_labels,
-            ..ScrapeCache::default()
-        }
-    }
-
     /// Starts an append; returns its stamp.
     pub fn begin(&mut self) -> Stamp {
         self.stamp = self.stamp.wrapping_add(1);
@@ -321,13 +261,13 @@ impl ScrapeCache {
     }
 
     /// Caches a new line and marks it seen in this append.
-    pub fn insert_seen(&mut self, key: &str, sref: SeriesRef, labels: Labels, tracked: bool) {
+    pub fn insert_seen(&mut self, key: &str, sref: SeriesRef, dropped: bool, tracked: bool) {
         let entry = Entry {
             sref,
-            labels: PackedLabels::pack(&labels, &self.target_labels),
             last_stamp: 0,
             seen: 0,
             seen_before: 0,
+            dropped,
         };
         let stamp = self.stamp;
         let e = self.series.get_or_insert(key, entry);
@@ -386,30 +326,30 @@ impl ScrapeCache {
         self.carried = 0;
     }
 
-    /// Calls `f` with the labels of every series seen in the previous append
-    /// but not in this one.
-    pub fn for_each_stale(&self, mut f: impl FnMut(&Labels)) {
+    /// Calls `f` for every series seen in the previous append but not in
+    /// this one.
+    pub fn for_each_stale(&self, mut f: impl FnMut(SeriesRef, Stale<'_>)) {
         let prev = self.stamp.wrapping_sub(1);
         if self.carried != self.tracked_prev {
-            for e in self.series.values() {
-                if e.seen == prev && prev > 0 && !e.dropped() {
-                    f(&e.labels.unpack(&self.target_labels));
+            let t = &self.series;
+            for (i, e) in t.entries.iter().enumerate() {
+                if e.seen == prev && prev > 0 && !e.dropped {
+                    f(e.sref, Stale::Key(slot_key(&t.keys, &t.ends, i)));
                 }
             }
         }
         if !self.retired.is_empty() {
-            let live: std::collections::HashSet<&PackedLabels> = self
+            // A retired series the new options still produce has the same
+            // storage ref as the live entry that produced it.
+            let live: std::collections::HashSet<SeriesRef> = self
                 .series
                 .values()
-                .filter(|e| e.seen == self.stamp)
-                .map(|e| &e.labels)
+                .filter(|e| e.seen == self.stamp && e.sref != 0)
+                .map(|e| e.sref)
                 .collect();
-            for (labels, seen) in &self.retired {
-                if *seen == prev
-                    && prev > 0
-                    && !live.contains(&PackedLabels::pack(labels, &self.target_labels))
-                {
-                    f(labels);
+            for r in &self.retired {
+                if r.seen == prev && prev > 0 && (r.sref == 0 || !live.contains(&r.sref)) {
+                    f(r.sref, Stale::Labels(&r.labels));
                 }
             }
         }
@@ -441,14 +381,25 @@ impl ScrapeCache {
     }
 
     /// Drops every cached series (their labels would change) but keeps what
-    /// staleness needs.
-    pub fn retire_all(&mut self) {
-        self.retired = self
-            .series
-            .drain()
-            .filter(|e| !e.dropped())
-            .map(|e| (e.labels.unpack(&self.target_labels), e.seen))
+    /// staleness needs; `labels` rebuilds a line's labels with the options
+    /// that cached it (`None`: dropped or no longer valid).
+    pub fn retire_all(&mut self, mut labels: impl FnMut(&str) -> Option<Labels>) {
+        let t = &self.series;
+        let retired = t
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.dropped)
+            .filter_map(|(i, e)| {
+                Some(Retired {
+                    sref: e.sref,
+                    labels: labels(slot_key(&t.keys, &t.ends, i))?,
+                    seen: e.seen,
+                })
+            })
             .collect();
+        self.retired = retired;
+        self.series.drain().for_each(drop);
         self.carried = 0;
         self.tracked_now = 0;
     }
@@ -553,13 +504,10 @@ mod tests {
     fn entry(sref: SeriesRef) -> Entry {
         Entry {
             sref,
-            labels: PackedLabels::pack(
-                &Labels::from_pairs(&[("__name__", "m"), ("a", "b")]),
-                &Labels::empty(),
-            ),
             last_stamp: 0,
             seen: 0,
             seen_before: 0,
+            dropped: false,
         }
     }
 
@@ -605,25 +553,5 @@ mod tests {
         assert_eq!(t.drain().count(), 54);
         assert!(t.get_mut(&keys[1]).is_none());
         assert!(t.get_mut("m").is_none());
-    }
-
-    #[test]
-    fn packed_labels_round_trip() {
-        for pairs in [
-            vec![],
-            vec![("__name__", "up")],
-            vec![("__name__", "m"), ("a", "x\u{0}y"), ("b", "ü,=}\"")],
-        ] {
-            let l = Labels::from_pairs(&pairs);
-            for target in [
-                Labels::empty(),
-                Labels::from_pairs(&[("a", "x\u{0}y"), ("job", "j")]),
-                Labels::from_pairs(&[("__name__", "m"), ("b", "other")]),
-            ] {
-                let p = PackedLabels::pack(&l, &target);
-                assert_eq!(p.is_empty(), l.is_empty());
-                assert_eq!(p.unpack(&target), l);
-            }
-        }
     }
 }

@@ -15,7 +15,7 @@ use vigil_model::relabel::{self, RelabelConfig};
 use vigil_model::storage::{Appendable, Appender, SeriesRef, StorageError};
 use vigil_model::{Label, Labels, LabelsBuilder, METRIC_NAME, STALE_NAN};
 
-use crate::cache::{MetricMetadata, ScrapeCache};
+use crate::cache::{MetricMetadata, ScrapeCache, Stale};
 use crate::expfmt::{Entry, Format, ParseError, Parser, SeriesLine};
 
 /// Per-job ingestion options (`scrape_configs` entries).
@@ -168,7 +168,7 @@ impl ScrapeLoop {
             b.build()
         });
         ScrapeLoop {
-            cache: ScrapeCache::new(target_labels.clone()),
+            cache: ScrapeCache::default(),
             target_labels,
             opts,
             report_labels,
@@ -186,7 +186,11 @@ impl ScrapeLoop {
     /// either way.
     pub fn set_options(&mut self, opts: Arc<LoopOptions>) {
         if self.opts.labels_differ(&opts) {
-            self.cache.retire_all();
+            let ctx = LabelCtx {
+                opts: &self.opts,
+                target: &self.target_labels,
+            };
+            self.cache.retire_all(|key| ctx.key_labels(key));
         }
         self.opts = opts;
     }
@@ -275,6 +279,10 @@ impl ScrapeLoop {
         let track_ts = self.opts.track_timestamps_staleness;
         let om = format == Format::OpenMetrics;
         let mut parser = Parser::new(body, format);
+        let labeler = LabelCtx {
+            opts: &self.opts,
+            target: &self.target_labels,
+        };
         let mut res: Result<(), ScrapeError> = loop {
             let s = match parser.next_entry() {
                 Ok(Some(Entry::Series(s))) => s,
@@ -303,7 +311,7 @@ impl ScrapeLoop {
             if let Some(e) = hit {
                 // Steady state: no label work, no allocation.
                 ScrapeCache::mark(stamp, &mut counters, e, tracked);
-                if e.dropped() {
+                if e.dropped {
                     continue;
                 }
                 stats.post_relabel += 1;
@@ -313,7 +321,12 @@ impl ScrapeLoop {
                 }
                 let res = match app.append_by_ref(e.sref, t, s.value) {
                     Some(r) => r,
-                    None => app.append(e.sref, &e.labels.unpack(&self.target_labels), t, s.value),
+                    // Storage does not know the ref: rebuild the labels.
+                    None => match labeler.series_labels(&s) {
+                        Ok(Some(labels)) => app.append(e.sref, &labels, t, s.value),
+                        Ok(None) => continue,
+                        Err(err) => break Err(err),
+                    },
                 };
                 match res {
                     Ok(r) => {
@@ -325,13 +338,12 @@ impl ScrapeLoop {
                 }
                 continue;
             }
-            let labels = match self.series_labels(&s) {
+            let labels = match labeler.series_labels(&s) {
                 Ok(l) => l,
                 Err(e) => break Err(e),
             };
             let Some(labels) = labels else {
-                self.cache
-                    .insert_seen(s.series, 0, Labels::empty(), tracked);
+                self.cache.insert_seen(s.series, 0, true, tracked);
                 continue;
             };
             stats.post_relabel += 1;
@@ -350,7 +362,7 @@ impl ScrapeLoop {
                     Err(err) => break Err(ScrapeError::Storage(err)),
                 }
             }
-            self.cache.insert_seen(s.series, sref, labels, tracked);
+            self.cache.insert_seen(s.series, sref, false, tracked);
             if added {
                 stats.series_added += 1;
             }
@@ -360,11 +372,12 @@ impl ScrapeLoop {
         }
         if res.is_ok() {
             let mut stale_err = None;
-            self.cache.for_each_stale(|labels| {
+            let labeler = self.labeler();
+            self.cache.for_each_stale(|sref, what| {
                 if stale_err.is_some() {
                     return;
                 }
-                match app.append(0, labels, ts, STALE_NAN) {
+                match labeler.append_stale(app, sref, what, ts) {
                     Ok(_) => {}
                     // Expected when the target went away and came back.
                     Err(StorageError::OutOfOrderSample)
@@ -399,11 +412,12 @@ impl ScrapeLoop {
             self.cache.begin();
         }
         let mut err = None;
-        self.cache.for_each_stale(|labels| {
+        let labeler = self.labeler();
+        self.cache.for_each_stale(|sref, what| {
             if err.is_some() {
                 return;
             }
-            match app.append(0, labels, ts, STALE_NAN) {
+            match labeler.append_stale(app, sref, what, ts) {
                 Ok(_) => {}
                 Err(e) if e.is_sample_rejection() => {}
                 Err(e) => err = Some(e),
@@ -457,11 +471,57 @@ impl ScrapeLoop {
         Ok(())
     }
 
+    fn labeler(&self) -> LabelCtx<'_> {
+        LabelCtx {
+            opts: &self.opts,
+            target: &self.target_labels,
+        }
+    }
+}
+
+/// What turns an exposition line into the labels stored: the target's labels
+/// and the options (borrowed apart from the cache, which is mutated alongside).
+struct LabelCtx<'a> {
+    opts: &'a LoopOptions,
+    target: &'a Labels,
+}
+
+impl LabelCtx<'_> {
+    /// Labels for a cached line's text, as [`LabelCtx::series_labels`] made
+    /// them (`None` when dropped or no longer valid).
+    fn key_labels(&self, key: &str) -> Option<Labels> {
+        let body = format!("{key} 0\n");
+        match Parser::new(body.as_bytes(), Format::PrometheusText).next_entry() {
+            Ok(Some(Entry::Series(s))) => self.series_labels(&s).ok().flatten(),
+            _ => None,
+        }
+    }
+
+    /// A staleness marker, by ref when storage knows it.
+    fn append_stale(
+        &self,
+        app: &mut dyn Appender,
+        sref: SeriesRef,
+        what: Stale<'_>,
+        ts: i64,
+    ) -> Result<SeriesRef, StorageError> {
+        if let Some(r) = app.append_by_ref(sref, ts, STALE_NAN) {
+            return r;
+        }
+        match what {
+            Stale::Labels(l) => app.append(sref, l, ts, STALE_NAN),
+            Stale::Key(k) => match self.key_labels(k) {
+                Some(l) => app.append(sref, &l, ts, STALE_NAN),
+                None => Ok(sref),
+            },
+        }
+    }
+
     /// Labels for an uncached line: parsed labels, target labels, metric
     /// relabeling, then Prometheus's validity checks and label limits.
     /// `None` when relabeling dropped the series.
     fn series_labels(&self, s: &SeriesLine<'_>) -> Result<Option<Labels>, ScrapeError> {
-        let mut v: Vec<Label> = Vec::with_capacity(8 + self.target_labels.len());
+        let mut v: Vec<Label> = Vec::with_capacity(8 + self.target.len());
         v.push(Label::new(METRIC_NAME, s.name));
         for (name, value) in s.labels() {
             v.push(Label::new(name, value.decode()));
@@ -503,12 +563,12 @@ impl ScrapeLoop {
 
     /// Prometheus's `mutateSampleLabels` before metric relabeling.
     fn attach_target_labels(&self, exposed: Labels) -> Labels {
-        if self.target_labels.is_empty() {
+        if self.target.is_empty() {
             return exposed;
         }
         let mut b = LabelsBuilder::new(exposed.clone());
         if self.opts.honor_labels {
-            for l in self.target_labels.iter() {
+            for l in self.target.iter() {
                 if !exposed.has(&l.name) {
                     b.set(l.name.as_str(), l.value.as_str());
                 }
@@ -516,7 +576,7 @@ impl ScrapeLoop {
             return b.build();
         }
         let mut conflicts: Vec<(&str, &str)> = Vec::new();
-        for l in self.target_labels.iter() {
+        for l in self.target.iter() {
             if let Some(v) = exposed.get(&l.name) {
                 conflicts.push((&l.name, v));
             }
@@ -539,7 +599,7 @@ impl ScrapeLoop {
     }
 
     fn check_label_limits(&self, lset: &Labels) -> Result<(), ScrapeError> {
-        let o = &self.opts;
+        let o = self.opts;
         let met = truncate_runes(lset.metric_name().unwrap_or_default(), 50);
         if o.label_limit > 0 && lset.len() as u64 > o.label_limit {
             return Err(ScrapeError::LabelLimit(format!(

@@ -33,6 +33,8 @@ struct Inner {
     rollbacks: usize,
     /// Appends that came with a non-zero ref hint.
     ref_hits: usize,
+    /// Whether appenders take `append_by_ref` (as the TSDB head does).
+    by_ref: bool,
 }
 
 /// The storage: clone it freely, all clones share the data.
@@ -42,8 +44,24 @@ pub struct RecordingStorage {
 }
 
 impl RecordingStorage {
+    /// A storage whose appenders need labels on every append.
     pub fn new() -> Self {
         RecordingStorage::default()
+    }
+
+    /// A storage that also appends by ref alone, as the TSDB head does.
+    pub fn with_append_by_ref() -> Self {
+        let s = RecordingStorage::default();
+        s.lock().by_ref = true;
+        s
+    }
+
+    /// Both kinds, for tests that must hold either way.
+    pub fn both() -> [RecordingStorage; 2] {
+        [
+            RecordingStorage::new(),
+            RecordingStorage::with_append_by_ref(),
+        ]
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -171,6 +189,22 @@ impl Appender for RecordingAppender {
             },
         ));
         Ok(r)
+    }
+
+    fn append_by_ref(
+        &mut self,
+        sref: SeriesRef,
+        t: i64,
+        v: f64,
+    ) -> Option<Result<SeriesRef, StorageError>> {
+        let labels = {
+            let g = self.storage.lock();
+            if !g.by_ref || sref == 0 {
+                return None;
+            }
+            g.refs.iter().find(|(_, &r)| r == sref)?.0.clone()
+        };
+        Some(self.append(sref, &labels, t, v))
     }
 
     fn commit(&mut self) -> Result<(), StorageError> {

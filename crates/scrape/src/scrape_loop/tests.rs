@@ -1,7 +1,7 @@
 use std::time::Instant;
 
 use super::*;
-use crate::testing::RecordingStorage;
+use crate::testing::{Recorded, RecordingStorage};
 use vigil_model::relabel::{Action, RelabelSpec};
 
 fn target() -> Labels {
@@ -111,67 +111,73 @@ fn samples_get_target_labels_and_report_series() {
 
 #[test]
 fn steady_state_hits_the_cache() {
-    let st = RecordingStorage::new();
-    let mut l = sl(default_opts());
-    let body = "a 1\nb{x=\"1\"} 2\n";
-    ok(&mut l, &st, body, 1000);
-    let hits_after_first = st.ref_hits();
-    let out = ok(&mut l, &st, body, 2000);
-    assert_eq!(out.stats.series_added, 0);
-    assert_eq!(out.stats.scraped, 2);
-    // Both samples and the 5 report series came with their refs.
-    assert_eq!(st.ref_hits() - hits_after_first, 2 + 5);
-    assert_eq!(l.cached_series(), 2);
-    assert_eq!(report(&st, "scrape_series_added"), 0.0);
+    // By ref (the TSDB) and by labels rebuilt from the cached text.
+    for st in RecordingStorage::both() {
+        let mut l = sl(default_opts());
+        let body = "a 1\nb{x=\"1\"} 2\n";
+        ok(&mut l, &st, body, 1000);
+        let hits_after_first = st.ref_hits();
+        let out = ok(&mut l, &st, body, 2000);
+        assert_eq!(out.stats.series_added, 0);
+        assert_eq!(out.stats.scraped, 2);
+        // Both samples and the 5 report series came with their refs.
+        assert_eq!(st.ref_hits() - hits_after_first, 2 + 5);
+        assert_eq!(l.cached_series(), 2);
+        assert_eq!(report(&st, "scrape_series_added"), 0.0);
+    }
 }
 
 #[test]
 fn disappearing_series_get_one_staleness_marker() {
-    let st = RecordingStorage::new();
-    let mut l = sl(default_opts());
-    ok(&mut l, &st, "a 1\nb 2\n", 1000);
-    ok(&mut l, &st, "a 1\n", 2000);
-    ok(&mut l, &st, "a 1\n", 3000);
-    let b = st.series_named("b");
-    assert_eq!(b.len(), 2);
-    assert_eq!(b[0].v, 2.0);
-    assert!(b[1].is_stale());
-    assert_eq!(b[1].t, 2000);
-    // The cache forgot it after the scrape it vanished in.
-    assert_eq!(l.cached_series(), 1);
-    // It comes back as a new series.
-    let out = ok(&mut l, &st, "a 1\nb 5\n", 4000);
-    assert_eq!(out.stats.series_added, 1);
-    assert_eq!(st.series_named("b").last().unwrap().v, 5.0);
+    // By ref (the TSDB) and by labels rebuilt from the cached text.
+    for st in RecordingStorage::both() {
+        let mut l = sl(default_opts());
+        ok(&mut l, &st, "a 1\nb 2\n", 1000);
+        ok(&mut l, &st, "a 1\n", 2000);
+        ok(&mut l, &st, "a 1\n", 3000);
+        let b = st.series_named("b");
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].v, 2.0);
+        assert!(b[1].is_stale());
+        assert_eq!(b[1].t, 2000);
+        // The cache forgot it after the scrape it vanished in.
+        assert_eq!(l.cached_series(), 1);
+        // It comes back as a new series.
+        let out = ok(&mut l, &st, "a 1\nb 5\n", 4000);
+        assert_eq!(out.stats.series_added, 1);
+        assert_eq!(st.series_named("b").last().unwrap().v, 5.0);
+    }
 }
 
 #[test]
 fn failed_scrape_marks_everything_stale_and_recovers() {
-    let st = RecordingStorage::new();
-    let mut l = sl(default_opts());
-    ok(&mut l, &st, "a 1\nb 2\n", 1000);
-    let out = fail(&mut l, &st, 2000);
-    assert_eq!(
-        out.error.unwrap().to_string(),
-        "server returned HTTP status 500 Internal Server Error"
-    );
-    assert_eq!(up(&st), 0.0);
-    assert_eq!(report(&st, "scrape_samples_scraped"), 0.0);
-    for name in ["a", "b"] {
-        let s = st.series_named(name);
-        assert!(s.last().unwrap().is_stale(), "{name}");
-        assert_eq!(s.last().unwrap().t, 2000);
+    // By ref (the TSDB) and by labels rebuilt from the cached text.
+    for st in RecordingStorage::both() {
+        let mut l = sl(default_opts());
+        ok(&mut l, &st, "a 1\nb 2\n", 1000);
+        let out = fail(&mut l, &st, 2000);
+        assert_eq!(
+            out.error.unwrap().to_string(),
+            "server returned HTTP status 500 Internal Server Error"
+        );
+        assert_eq!(up(&st), 0.0);
+        assert_eq!(report(&st, "scrape_samples_scraped"), 0.0);
+        for name in ["a", "b"] {
+            let s = st.series_named(name);
+            assert!(s.last().unwrap().is_stale(), "{name}");
+            assert_eq!(s.last().unwrap().t, 2000);
+        }
+        // A second failure writes no further markers.
+        fail(&mut l, &st, 3000);
+        assert_eq!(st.series_named("a").len(), 2);
+        // Recovery.
+        let out = ok(&mut l, &st, "a 7\n", 4000);
+        assert_eq!(out.error, None);
+        assert_eq!(up(&st), 1.0);
+        assert_eq!(st.series_named("a").last().unwrap().v, 7.0);
+        // `b` went stale at the failure already, not again now.
+        assert_eq!(st.series_named("b").len(), 2);
     }
-    // A second failure writes no further markers.
-    fail(&mut l, &st, 3000);
-    assert_eq!(st.series_named("a").len(), 2);
-    // Recovery.
-    let out = ok(&mut l, &st, "a 7\n", 4000);
-    assert_eq!(out.error, None);
-    assert_eq!(up(&st), 1.0);
-    assert_eq!(st.series_named("a").last().unwrap().v, 7.0);
-    // `b` went stale at the failure already, not again now.
-    assert_eq!(st.series_named("b").len(), 2);
 }
 
 #[test]
@@ -295,39 +301,41 @@ fn rule(spec: RelabelSpec) -> RelabelConfig {
 
 #[test]
 fn metric_relabeling_runs_after_target_labels() {
-    let st = RecordingStorage::new();
-    let drop_b = rule(RelabelSpec {
-        source_labels: Some(vec!["__name__".into()]),
-        regex: Some("b".into()),
-        action: Some(Action::Drop),
-        ..RelabelSpec::default()
-    });
-    // Sees the target's `job`, so it must run after attaching it.
-    let copy_job = rule(RelabelSpec {
-        source_labels: Some(vec!["job".into()]),
-        target_label: Some("from_job".into()),
-        ..RelabelSpec::default()
-    });
-    let mut l = sl(LoopOptions {
-        metric_relabel_configs: vec![drop_b, copy_job],
-        ..default_opts()
-    });
-    let out = ok(&mut l, &st, "a 1\nb 2\nb{x=\"y\"} 3\n", 1000);
-    assert_eq!(
-        out.stats,
-        AppendStats {
-            scraped: 3,
-            post_relabel: 1,
-            series_added: 1
-        }
-    );
-    assert!(st.series_named("b").is_empty());
-    assert_eq!(st.series_named("a")[0].labels.get("from_job"), Some("node"));
-    assert_eq!(report(&st, "scrape_samples_post_metric_relabeling"), 1.0);
-    // Dropped lines are cached as dropped: the second scrape stays the same.
-    let out = ok(&mut l, &st, "a 1\nb 2\nb{x=\"y\"} 3\n", 2000);
-    assert_eq!(out.stats.post_relabel, 1);
-    assert_eq!(l.cached_series(), 3);
+    // By ref (the TSDB) and by labels rebuilt from the cached text.
+    for st in RecordingStorage::both() {
+        let drop_b = rule(RelabelSpec {
+            source_labels: Some(vec!["__name__".into()]),
+            regex: Some("b".into()),
+            action: Some(Action::Drop),
+            ..RelabelSpec::default()
+        });
+        // Sees the target's `job`, so it must run after attaching it.
+        let copy_job = rule(RelabelSpec {
+            source_labels: Some(vec!["job".into()]),
+            target_label: Some("from_job".into()),
+            ..RelabelSpec::default()
+        });
+        let mut l = sl(LoopOptions {
+            metric_relabel_configs: vec![drop_b, copy_job],
+            ..default_opts()
+        });
+        let out = ok(&mut l, &st, "a 1\nb 2\nb{x=\"y\"} 3\n", 1000);
+        assert_eq!(
+            out.stats,
+            AppendStats {
+                scraped: 3,
+                post_relabel: 1,
+                series_added: 1
+            }
+        );
+        assert!(st.series_named("b").is_empty());
+        assert_eq!(st.series_named("a")[0].labels.get("from_job"), Some("node"));
+        assert_eq!(report(&st, "scrape_samples_post_metric_relabeling"), 1.0);
+        // Dropped lines are cached as dropped: the second scrape stays the same.
+        let out = ok(&mut l, &st, "a 1\nb 2\nb{x=\"y\"} 3\n", 2000);
+        assert_eq!(out.stats.post_relabel, 1);
+        assert_eq!(l.cached_series(), 3);
+    }
 }
 
 #[test]
@@ -503,31 +511,73 @@ fn metadata_is_collected_per_family() {
 
 #[test]
 fn label_changing_reload_marks_old_series_stale() {
-    let st = RecordingStorage::new();
-    let mut l = sl(default_opts());
-    ok(&mut l, &st, "a 1\nb 2\n", 1000);
-    let rename_b = rule(RelabelSpec {
-        source_labels: Some(vec!["__name__".into()]),
-        regex: Some("b".into()),
-        target_label: Some("__name__".into()),
-        replacement: Some("b2".into()),
-        ..RelabelSpec::default()
-    });
-    l.set_options(Arc::new(LoopOptions {
-        metric_relabel_configs: vec![rename_b],
-        ..default_opts()
-    }));
-    ok(&mut l, &st, "a 1\nb 2\n", 2000);
-    // `a` keeps its labels: no marker. `b` became `b2`: old series stale.
-    assert!(st.series_named("a").iter().all(|r| !r.is_stale()));
-    assert!(st.series_named("b").last().unwrap().is_stale());
-    assert_eq!(st.series_named("b2")[0].v, 2.0);
-    // A reload that changes nothing label-related keeps the cache.
-    let before = st.ref_hits();
-    l.set_options(Arc::new(LoopOptions {
-        sample_limit: 100,
-        ..(**l.options()).clone()
-    }));
-    ok(&mut l, &st, "a 1\nb 2\n", 3000);
-    assert_eq!(st.ref_hits() - before, 2 + 5);
+    // By ref (the TSDB) and by labels rebuilt from the cached text.
+    for st in RecordingStorage::both() {
+        let mut l = sl(default_opts());
+        ok(&mut l, &st, "a 1\nb 2\n", 1000);
+        let rename_b = rule(RelabelSpec {
+            source_labels: Some(vec!["__name__".into()]),
+            regex: Some("b".into()),
+            target_label: Some("__name__".into()),
+            replacement: Some("b2".into()),
+            ..RelabelSpec::default()
+        });
+        l.set_options(Arc::new(LoopOptions {
+            metric_relabel_configs: vec![rename_b],
+            ..default_opts()
+        }));
+        ok(&mut l, &st, "a 1\nb 2\n", 2000);
+        // `a` keeps its labels: no marker. `b` became `b2`: old series stale.
+        assert!(st.series_named("a").iter().all(|r| !r.is_stale()));
+        assert!(st.series_named("b").last().unwrap().is_stale());
+        assert_eq!(st.series_named("b2")[0].v, 2.0);
+        // A reload that changes nothing label-related keeps the cache.
+        let before = st.ref_hits();
+        l.set_options(Arc::new(LoopOptions {
+            sample_limit: 100,
+            ..(**l.options()).clone()
+        }));
+        ok(&mut l, &st, "a 1\nb 2\n", 3000);
+        assert_eq!(st.ref_hits() - before, 2 + 5);
+    }
+}
+
+#[test]
+fn rebuilt_labels_match_for_escapes_blanks_and_openmetrics() {
+    // Without append-by-ref the labels of hits and staleness markers are
+    // rebuilt from the cached text: they must be the labels first stored.
+    let lines = [
+        (
+            Format::PrometheusText,
+            "m{a=\"x\\\"y\\\\z\",b=\"1\\n2\"} 1\n",
+        ),
+        (Format::PrometheusText, "m { a = \"v\" , b=\"w\", } 1\n"),
+        (Format::OpenMetrics, "m{a=\"x\\\"y\",c=\"ü,=}\"} 1\n# EOF\n"),
+    ];
+    for st in RecordingStorage::both() {
+        for (i, (format, line)) in lines.iter().enumerate() {
+            let mut l = sl(default_opts());
+            let t0 = 10_000 * i as i64;
+            let ingest = |l: &mut ScrapeLoop, body: &str, t: i64| {
+                l.ingest(&st, Ok((body.as_bytes(), *format)), t, Instant::now())
+            };
+            let empty = if *format == Format::OpenMetrics {
+                "# EOF\n"
+            } else {
+                ""
+            };
+            assert_eq!(ingest(&mut l, line, t0 + 1000).error, None, "{line}");
+            assert_eq!(ingest(&mut l, line, t0 + 2000).error, None, "{line}");
+            assert_eq!(ingest(&mut l, empty, t0 + 3000).error, None, "{line}");
+            let got: Vec<Recorded> = st
+                .series_named("m")
+                .into_iter()
+                .filter(|r| r.t > t0)
+                .collect();
+            assert_eq!(got.len(), 3, "{line}: {got:?}");
+            assert!(got.iter().all(|r| r.labels == got[0].labels), "{got:?}");
+            assert!(got[2].is_stale());
+            assert_eq!(got[0].labels.get("job"), Some("node"));
+        }
+    }
 }
