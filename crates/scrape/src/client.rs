@@ -6,14 +6,22 @@
 //! Prometheus words them (`server returned HTTP status 500 Internal Server
 //! Error`, `Get "<url>": context deadline exceeded`).
 
+mod server_name;
+
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE,
+    HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HOST, LOCATION,
 };
+use reqwest::{RequestBuilder, Response, StatusCode, Url};
 
 use crate::scrape_loop::ScrapeError;
+use server_name::{BoundTarget, ServerNameTls, ALPN_H2, ALPN_HTTP1};
+
+/// Redirects followed before giving up, as Go's `http.Client`.
+const MAX_REDIRECTS: usize = 10;
 
 /// The `Accept` header Prometheus 2.53 sends with its default
 /// `scrape_protocols` (OpenMetrics 1.0.0, OpenMetrics 0.0.1, text 0.0.4).
@@ -94,7 +102,8 @@ pub struct TlsOptions {
     pub insecure_skip_verify: bool,
     /// `min_version`: "TLS12" or "TLS13".
     pub min_version: Option<String>,
-    /// Not supported by the HTTP client; a warning is logged when set.
+    /// Sent as SNI and verified instead of the target's host (Go's
+    /// `tls.Config.ServerName`); the `Host` header stays the target's.
     pub server_name: Option<String>,
 }
 
@@ -136,12 +145,17 @@ impl Default for ClientOptions {
 #[error("creating HTTP client: {0}")]
 pub struct ClientError(pub String);
 
-/// A pool's HTTP client.
+/// A pool's HTTP client; [`TargetClient::for_target`] specializes it for
+/// one target where `server_name` needs that.
 #[derive(Debug, Clone)]
 pub struct TargetClient {
     client: reqwest::Client,
     opts: ClientOptions,
     headers: HeaderMap,
+    /// `server_name` set and targets requested through it.
+    sni: Option<Arc<ServerNameTls>>,
+    /// This target's client under `sni`.
+    bound: Option<Arc<BoundTarget>>,
 }
 
 /// A successful response: its `Content-Type` (the body is in the buffer).
@@ -150,18 +164,62 @@ pub struct Fetched {
     pub content_type: String,
 }
 
+/// Settings every client of a pool shares.
+fn base_builder(opts: &ClientOptions) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .gzip(opts.enable_compression)
+        .pool_idle_timeout(Duration::from_secs(5 * 60))
+        .tcp_nodelay(true)
+}
+
+/// reqwest's own TLS settings (no `server_name`).
+fn reqwest_tls(
+    mut b: reqwest::ClientBuilder,
+    tls: &TlsOptions,
+) -> Result<reqwest::ClientBuilder, ClientError> {
+    let err = |e: reqwest::Error| ClientError(error_chain(&e));
+    if let Some(ca) = &tls.ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(ca).map_err(err)?;
+        if certs.is_empty() {
+            return Err(ClientError(
+                "unable to use specified CA cert: no certificates found".into(),
+            ));
+        }
+        b = b.tls_certs_only(certs);
+    }
+    match (&tls.cert_pem, &tls.key_pem) {
+        (Some(cert), Some(key)) => {
+            let mut pem = cert.clone();
+            pem.push(b'\n');
+            pem.extend_from_slice(key);
+            b = b.identity(reqwest::Identity::from_pem(&pem).map_err(err)?);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(ClientError(
+                "client cert and key must both be set".to_string(),
+            ))
+        }
+    }
+    if tls.insecure_skip_verify {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    match tls.min_version.as_deref() {
+        Some("TLS13") => b = b.tls_version_min(reqwest::tls::Version::TLS_1_3),
+        Some("TLS12") => b = b.tls_version_min(reqwest::tls::Version::TLS_1_2),
+        _ => {}
+    }
+    Ok(b)
+}
+
 impl TargetClient {
     pub fn new(opts: ClientOptions) -> Result<TargetClient, ClientError> {
         let err = |e: reqwest::Error| ClientError(error_chain(&e));
-        let mut b = reqwest::Client::builder()
-            .gzip(opts.enable_compression)
-            .pool_idle_timeout(Duration::from_secs(5 * 60))
-            .tcp_nodelay(true)
-            .redirect(if opts.follow_redirects {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            });
+        let mut b = base_builder(&opts).redirect(if opts.follow_redirects {
+            reqwest::redirect::Policy::limited(MAX_REDIRECTS)
+        } else {
+            reqwest::redirect::Policy::none()
+        });
         if !opts.enable_http2 {
             b = b.http1_only();
         }
@@ -170,40 +228,29 @@ impl TargetClient {
             (None, false) => b = b.no_proxy(),
             (None, true) => {}
         }
-        let tls = &opts.tls;
-        if let Some(ca) = &tls.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(ca).map_err(err)?;
-            if certs.is_empty() {
-                return Err(ClientError(
-                    "unable to use specified CA cert: no certificates found".into(),
-                ));
+        let mut sni = None;
+        match opts.tls.server_name.as_deref().filter(|n| !n.is_empty()) {
+            None => b = reqwest_tls(b, &opts.tls)?,
+            Some(name) => {
+                // The pool's client verifies the name but keeps the URL: it
+                // serves `http` targets and the cases the name cannot be
+                // requested through (see `server_name`).
+                let tls = ServerNameTls::new(&opts.tls, name)?;
+                let alpn: &[&[u8]] = if opts.enable_http2 {
+                    &[ALPN_H2, ALPN_HTTP1]
+                } else {
+                    &[ALPN_HTTP1]
+                };
+                b = b.tls_backend_preconfigured(tls.config(alpn));
+                if tls.requestable(&opts) {
+                    sni = Some(Arc::new(tls));
+                } else {
+                    tracing::info!(
+                        server_name = name,
+                        "Proxy or IP server_name: verifying the name, SNI stays the target's host"
+                    );
+                }
             }
-            b = b.tls_certs_only(certs);
-        }
-        match (&tls.cert_pem, &tls.key_pem) {
-            (Some(cert), Some(key)) => {
-                let mut pem = cert.clone();
-                pem.push(b'\n');
-                pem.extend_from_slice(key);
-                b = b.identity(reqwest::Identity::from_pem(&pem).map_err(err)?);
-            }
-            (None, None) => {}
-            _ => {
-                return Err(ClientError(
-                    "client cert and key must both be set".to_string(),
-                ))
-            }
-        }
-        if tls.insecure_skip_verify {
-            b = b.tls_danger_accept_invalid_certs(true);
-        }
-        match tls.min_version.as_deref() {
-            Some("TLS13") => b = b.tls_version_min(reqwest::tls::Version::TLS_1_3),
-            Some("TLS12") => b = b.tls_version_min(reqwest::tls::Version::TLS_1_2),
-            _ => {}
-        }
-        if tls.server_name.as_deref().is_some_and(|s| !s.is_empty()) {
-            tracing::warn!("tls_config.server_name is not supported; the target's host name is verified instead");
         }
         let client = b.build().map_err(err)?;
         let mut headers = HeaderMap::new();
@@ -219,7 +266,29 @@ impl TargetClient {
             client,
             opts,
             headers,
+            sni,
+            bound: None,
         })
+    }
+
+    /// The client for the target at `url`: the pool's own unless
+    /// `server_name` needs a client per target (its connections go to that
+    /// target only). Call once per target, not per scrape; a client that
+    /// cannot be built here is retried, and reported, at every scrape.
+    pub fn for_target(&self, url: &str) -> TargetClient {
+        let mut c = self.clone();
+        c.bound = None;
+        if let Some(sni) = &self.sni {
+            if url.starts_with("https://") {
+                match sni.bind(url, &self.opts) {
+                    Ok(b) => c.bound = Some(Arc::new(b)),
+                    Err(e) => {
+                        tracing::warn!(target = url, err = %e, "Creating the target's TLS client failed")
+                    }
+                }
+            }
+        }
+        c
     }
 
     pub fn options(&self) -> &ClientOptions {
@@ -252,14 +321,24 @@ impl TargetClient {
         let get_err = |msg: String| {
             ScrapeError::Http(format!("Get {}: {msg}", vigil_model::gofmt::quote(url)))
         };
-        let mut req = self.client.get(url).headers(self.headers.clone()).header(
-            "X-Prometheus-Scrape-Timeout-Seconds",
-            format_seconds(timeout),
-        );
-        if let Some(c) = &self.opts.credentials {
-            req = req.header(AUTHORIZATION, c.header().map_err(get_err)?);
-        }
-        let mut resp = req.send().await.map_err(|e| get_err(error_chain(&e)))?;
+        let mut resp = match &self.sni {
+            Some(sni) if url.starts_with("https://") => {
+                let bound = match &self.bound {
+                    Some(b) if b.url == url => b.clone(),
+                    // Not bound by `for_target` (or binding failed): correct, slow.
+                    _ => Arc::new(sni.bind(url, &self.opts).map_err(get_err)?),
+                };
+                self.send_as_server_name(sni, &bound, timeout)
+                    .await
+                    .map_err(get_err)?
+            }
+            _ => self
+                .request(&self.client, url, timeout)
+                .map_err(get_err)?
+                .send()
+                .await
+                .map_err(|e| get_err(error_chain(&e)))?,
+        };
         let status = resp.status();
         if status != reqwest::StatusCode::OK {
             return Err(ScrapeError::Http(
@@ -287,6 +366,79 @@ impl TargetClient {
         }
         Ok(Fetched { content_type })
     }
+
+    /// A GET with the scrape's headers.
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        url: impl reqwest::IntoUrl,
+        timeout: Duration,
+    ) -> Result<RequestBuilder, String> {
+        let mut req = client.get(url).headers(self.headers.clone()).header(
+            "X-Prometheus-Scrape-Timeout-Seconds",
+            format_seconds(timeout),
+        );
+        if let Some(c) = &self.opts.credentials {
+            req = req.header(AUTHORIZATION, c.header()?);
+        }
+        Ok(req)
+    }
+
+    /// Requests `bound`'s target through the server name with the target's
+    /// `Host`, following redirects that stay on the target.
+    async fn send_as_server_name(
+        &self,
+        sni: &ServerNameTls,
+        bound: &BoundTarget,
+        timeout: Duration,
+    ) -> Result<Response, String> {
+        let mut request_url = bound.request_url.clone();
+        let mut host = bound.host.clone();
+        let mut current: Option<Url> = None;
+        let mut redirects = 0;
+        loop {
+            let shown = current.as_ref().unwrap_or(&bound.target);
+            let resp = self
+                .request(&bound.client, request_url, timeout)?
+                .header(HOST, host)
+                .send()
+                .await
+                // Errors name the target's URL, not the one with the name.
+                .map_err(|e| error_chain(&e.with_url(shown.clone())))?;
+            if !self.opts.follow_redirects || !is_redirect(resp.status()) {
+                return Ok(resp);
+            }
+            let Some(location) = resp.headers().get(LOCATION) else {
+                return Ok(resp);
+            };
+            if redirects == MAX_REDIRECTS {
+                return Err(format!("stopped after {MAX_REDIRECTS} redirects"));
+            }
+            redirects += 1;
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|l| shown.join(l).ok())
+                .ok_or_else(|| format!("failed to parse Location header {location:?}"))?;
+            if !bound.same_target(&next) {
+                return Err(format!(
+                    "redirect to {} not followed: it leaves the target and tls_config.server_name is set",
+                    vigil_model::gofmt::quote(next.as_str())
+                ));
+            }
+            request_url = sni.request_url(&next)?;
+            host = HeaderValue::from_str(&match next.port() {
+                Some(p) => format!("{}:{p}", next.host_str().unwrap_or_default()),
+                None => next.host_str().unwrap_or_default().to_string(),
+            })
+            .map_err(|_| format!("invalid host in redirect to {next}"))?;
+            current = Some(next);
+        }
+    }
+}
+
+fn is_redirect(s: StatusCode) -> bool {
+    matches!(s.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
 /// Go's `strconv.FormatFloat(seconds, 'f', -1, 64)`: `10`, `0.5`.

@@ -467,7 +467,7 @@ impl ScrapePool {
                     if reconfigure {
                         let _ = a.ctl.send(Control::Update {
                             opts: self.opts.clone(),
-                            client: Box::new(self.client.clone()),
+                            client: Box::new(self.client.for_target(&a.url)),
                             interval,
                             timeout,
                         });
@@ -510,7 +510,7 @@ impl ScrapePool {
         let task = LoopTask {
             sl: ScrapeLoop::new(t.all_labels(), self.opts.clone(), url.clone()),
             url: url.clone(),
-            client: self.client.clone(),
+            client: self.client.for_target(&url),
             storage: self.env.storage.clone(),
             interval: interval.max(Duration::from_millis(1)),
             timeout,
