@@ -102,6 +102,8 @@ pub struct TlsOptions {
     pub insecure_skip_verify: bool,
     /// `min_version`: "TLS12" or "TLS13".
     pub min_version: Option<String>,
+    /// `max_version`: "TLS12" or "TLS13" (rustls speaks nothing older).
+    pub max_version: Option<String>,
     /// Sent as SNI and verified instead of the target's host (Go's
     /// `tls.Config.ServerName`); the `Host` header stays the target's.
     pub server_name: Option<String>,
@@ -208,6 +210,9 @@ fn reqwest_tls(
         Some("TLS13") => b = b.tls_version_min(reqwest::tls::Version::TLS_1_3),
         Some("TLS12") => b = b.tls_version_min(reqwest::tls::Version::TLS_1_2),
         _ => {}
+    }
+    if tls.max_version.as_deref() == Some("TLS12") {
+        b = b.tls_version_max(reqwest::tls::Version::TLS_1_2);
     }
     Ok(b)
 }

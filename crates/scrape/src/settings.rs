@@ -91,6 +91,16 @@ pub(crate) fn client_options(
             TlsVersion::Tls13 => "TLS13".to_string(),
             _ => "TLS12".to_string(),
         }),
+        max_version: match t.max_version {
+            None | Some(TlsVersion::Tls13) => None,
+            Some(TlsVersion::Tls12) => Some("TLS12".to_string()),
+            Some(v) => {
+                return Err(ClientError(format!(
+                    "tls_config max_version {}: only TLS12 and TLS13 are supported",
+                    v.as_str()
+                )))
+            }
+        },
         server_name: (!t.server_name.is_empty()).then(|| t.server_name.clone()),
     };
     Ok(ClientOptions {

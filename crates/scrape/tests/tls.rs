@@ -87,6 +87,8 @@ struct Seen {
     host: Option<String>,
     path: Option<String>,
     client_cert: bool,
+    /// Negotiated protocol version.
+    version: Option<String>,
 }
 
 /// Serves one certificate for every SNI, noting what each ClientHello said.
@@ -238,6 +240,7 @@ async fn serve(
         host: Some(host.clone()),
         path: Some(path.clone()),
         client_cert: conn.peer_certificates().is_some_and(|c| !c.is_empty()),
+        version: conn.protocol_version().map(|v| format!("{v:?}")),
     });
     let response = match path.as_str() {
         "/metrics" => format!(
@@ -654,4 +657,30 @@ async fn scrape_manager_reports_up_and_the_tls_error() {
         |r| r.sni.as_deref() == Some(NAME) && r.host.as_deref() == Some(&*srv.addr.to_string())
     ));
     mgr.shutdown().await;
+}
+
+#[tokio::test]
+async fn min_and_max_version_bound_the_negotiated_protocol() {
+    let ca = Ca::new("test CA");
+    let srv = TlsServer::start(&ca.leaf(&["127.0.0.1", NAME]), None).await;
+    let url = srv.url("/metrics");
+    let v = |min: Option<&str>, max: Option<&str>, name: Option<&str>| TlsOptions {
+        min_version: min.map(str::to_string),
+        max_version: max.map(str::to_string),
+        server_name: name.map(str::to_string),
+        ..tls_opts(Some(&ca))
+    };
+    // Pool client and the per-target client of `server_name` alike.
+    for name in [None, Some(NAME)] {
+        for (min, max, want) in [
+            (None, None, "TLSv1_3"),
+            (None, Some("TLS12"), "TLSv1_2"),
+            (Some("TLS12"), Some("TLS13"), "TLSv1_3"),
+            (Some("TLS13"), None, "TLSv1_3"),
+        ] {
+            assert_eq!(scrape(v(min, max, name), &url).await.unwrap(), BODY);
+            let got = srv.requests().last().unwrap().version.clone();
+            assert_eq!(got.as_deref(), Some(want), "{min:?}..{max:?} {name:?}");
+        }
+    }
 }

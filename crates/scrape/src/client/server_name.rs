@@ -43,8 +43,14 @@ impl ServerNameTls {
             .cloned()
             .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
         let versions: &[&'static rustls::SupportedProtocolVersion] =
-            match tls.min_version.as_deref() {
-                Some("TLS13") => &[&rustls::version::TLS13],
+            match (tls.min_version.as_deref(), tls.max_version.as_deref()) {
+                (Some("TLS13"), Some("TLS12")) => {
+                    return Err(ClientError(
+                        "tls_config: min_version TLS13 is above max_version TLS12".into(),
+                    ))
+                }
+                (Some("TLS13"), _) => &[&rustls::version::TLS13],
+                (_, Some("TLS12")) => &[&rustls::version::TLS12],
                 _ => &[&rustls::version::TLS12, &rustls::version::TLS13],
             };
         let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
