@@ -741,10 +741,13 @@ impl<'q> Evaluator<'q> {
         Ok(StepVector { series: out, hold })
     }
 
-    /// Runs a lazy source's producer over all its series in batches (each
-    /// batch spread over the worker threads), handing batches in series
-    /// order. The sink consumes one batch while the workers compute the
-    /// next, so aggregation does not leave the cores idle.
+    /// Runs a lazy source's producer over all its series, handing the
+    /// results to `sink` in batches, in series order. With more than one
+    /// thread the workers run ahead of the sink (by at most two batches, so
+    /// memory stays bounded): the thread that sinks a batch produces series
+    /// of later batches whenever the next batch is not complete yet, so
+    /// aggregation does not leave a core idle and no thread waits at a
+    /// batch boundary.
     pub fn for_each_batch(
         &self,
         l: &Lazy<'q>,
@@ -755,13 +758,69 @@ impl<'q> Evaluator<'q> {
         ) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         let per_series = g.len.max(1);
-        let batch = (1_000_000 / per_series).clamp(64, 8192);
-        let threads = self.env.threads.max(1);
+        // A whole number of grains per batch.
+        let batch = (1_000_000 / per_series)
+            .clamp(64, 8192)
+            .next_multiple_of(GRAIN);
+        let threads = self.env.threads.max(1).min(l.series.len().div_ceil(GRAIN));
         let produce = &l.produce;
-        for chunk in l.series.chunks(batch) {
+        if threads <= 1 {
+            let mut scratch = Scratch::default();
+            for chunk in l.series.chunks(batch) {
+                self.check()?;
+                let results = chunk
+                    .iter()
+                    .map(|s| produce(s.as_ref(), &mut scratch))
+                    .collect::<Result<_, _>>()?;
+                sink(chunk, results)?;
+            }
+            return Ok(());
+        }
+        let work = Pipeline::new(&l.series, batch);
+        std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads)
+                .map(|_| scope.spawn(|| work.help(produce)))
+                .collect();
+            let mut res = self.drive(&work, produce, &mut sink);
+            // Releases helpers waiting for room (after an error).
+            work.stop();
+            for h in helpers {
+                if h.join().is_err() && res.is_ok() {
+                    res = Err(EvalError::Internal("evaluation worker panicked".into()));
+                }
+            }
+            res
+        })
+    }
+
+    /// The sinking side of [`Evaluator::for_each_batch`].
+    fn drive(
+        &self,
+        work: &Pipeline<'_>,
+        produce: &Producer<'_>,
+        sink: &mut impl FnMut(
+            &[Box<dyn StorageSeries>],
+            Vec<Option<StepSeries>>,
+        ) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        let mut scratch = Scratch::default();
+        let mut b = 0;
+        while b < work.batches {
             self.check()?;
-            let results = run_parallel(threads, chunk, produce)?;
-            sink(chunk, results)?;
+            if let Some(e) = work.error() {
+                return Err(e);
+            }
+            if work.batch_ready(b) {
+                let (chunk, results) = work.take_batch(b);
+                sink(chunk, results)?;
+                b += 1;
+                work.sunk(b);
+                continue;
+            }
+            if !work.produce_one(produce, &mut scratch) {
+                // The helpers hold the rest of this batch.
+                std::thread::yield_now();
+            }
         }
         Ok(())
     }
@@ -1059,52 +1118,156 @@ pub fn merge_same_labels(
     Ok(out)
 }
 
-/// Produces `chunk`'s series on up to `threads` threads. Threads claim small
-/// runs of series from a shared counter, so a few expensive series do not
-/// leave one thread working while the others wait.
-fn run_parallel(
-    threads: usize,
-    chunk: &[Box<dyn StorageSeries>],
-    produce: &Producer<'_>,
-) -> Result<Vec<Option<StepSeries>>, EvalError> {
-    const GRAIN: usize = 16;
-    let threads = threads.min(chunk.len().div_ceil(GRAIN)).max(1);
-    if threads == 1 {
-        let mut scratch = Scratch::default();
-        return chunk
-            .iter()
-            .map(|s| produce(s.as_ref(), &mut scratch))
-            .collect();
+/// Series a thread claims at a time: small, so the last claims of a batch
+/// finish close together.
+const GRAIN: usize = 16;
+
+/// Shared state of a pipelined [`Evaluator::for_each_batch`]: series are
+/// claimed in grains from one counter; each grain's results wait in their
+/// slot until the sinking thread takes the whole batch.
+struct Pipeline<'a> {
+    series: &'a [Box<dyn StorageSeries>],
+    batch: usize,
+    batches: usize,
+    grains: usize,
+    next: std::sync::atomic::AtomicUsize,
+    /// Batches sunk so far; claims stay within two batches of it.
+    sunk: std::sync::atomic::AtomicUsize,
+    /// Finished grains per batch.
+    done: Vec<std::sync::atomic::AtomicUsize>,
+    slots: Vec<Mutex<Vec<Option<StepSeries>>>>,
+    failed: AtomicBool,
+    err: Mutex<Option<EvalError>>,
+    room: (Mutex<()>, std::sync::Condvar),
+}
+
+impl<'a> Pipeline<'a> {
+    fn new(series: &'a [Box<dyn StorageSeries>], batch: usize) -> Self {
+        let grains = series.len().div_ceil(GRAIN);
+        let batches = series.len().div_ceil(batch);
+        Pipeline {
+            series,
+            batch,
+            batches,
+            grains,
+            next: Default::default(),
+            sunk: Default::default(),
+            done: (0..batches).map(|_| Default::default()).collect(),
+            slots: (0..grains).map(|_| Mutex::new(Vec::new())).collect(),
+            failed: AtomicBool::new(false),
+            err: Mutex::new(None),
+            room: (Mutex::new(()), std::sync::Condvar::new()),
+        }
     }
-    let claimed = std::sync::atomic::AtomicUsize::new(0);
-    type Claimed = Result<Vec<(usize, Option<StepSeries>)>, EvalError>;
-    let work = || -> Claimed {
+
+    fn grains_in(&self, b: usize) -> usize {
+        let first = b * self.batch / GRAIN;
+        let end = ((b + 1) * self.batch)
+            .min(self.series.len())
+            .div_ceil(GRAIN);
+        end - first
+    }
+
+    fn batch_ready(&self, b: usize) -> bool {
+        self.done[b].load(Ordering::Acquire) == self.grains_in(b)
+    }
+
+    fn take_batch(&self, b: usize) -> (&'a [Box<dyn StorageSeries>], Vec<Option<StepSeries>>) {
+        let from = b * self.batch;
+        let to = (from + self.batch).min(self.series.len());
+        let mut out = Vec::with_capacity(to - from);
+        for slot in &self.slots[from / GRAIN..to.div_ceil(GRAIN)] {
+            out.append(&mut slot.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        (&self.series[from..to], out)
+    }
+
+    fn sunk(&self, b: usize) {
+        self.sunk.store(b, Ordering::Release);
+        let _g = self.room.0.lock();
+        self.room.1.notify_all();
+    }
+
+    fn stop(&self) {
+        self.failed.store(true, Ordering::Release);
+        let _g = self.room.0.lock();
+        self.room.1.notify_all();
+    }
+
+    fn error(&self) -> Option<EvalError> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.err.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Claims and produces one grain if one is left within the run-ahead
+    /// bound; false when there is none (now).
+    fn produce_one(&self, produce: &Producer<'_>, scratch: &mut Scratch) -> bool {
+        let limit = ((self.sunk.load(Ordering::Acquire) + 2) * self.batch).div_ceil(GRAIN);
+        let next = self.next.load(Ordering::Relaxed);
+        if next >= self.grains.min(limit) || self.failed.load(Ordering::Acquire) {
+            return false;
+        }
+        let Ok(gi) =
+            self.next
+                .compare_exchange(next, next + 1, Ordering::Relaxed, Ordering::Relaxed)
+        else {
+            return true;
+        };
+        let from = gi * GRAIN;
+        let to = (from + GRAIN).min(self.series.len());
+        let mut out = Vec::with_capacity(to - from);
+        for s in &self.series[from..to] {
+            match produce(s.as_ref(), scratch) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    let mut slot = self.err.lock().unwrap_or_else(|e| e.into_inner());
+                    slot.get_or_insert(e);
+                    drop(slot);
+                    self.stop();
+                    return false;
+                }
+            }
+        }
+        *self.slots[gi].lock().unwrap_or_else(|e| e.into_inner()) = out;
+        self.done[from / self.batch].fetch_add(1, Ordering::Release);
+        true
+    }
+
+    /// A helper thread: produces grains until none is left or the
+    /// evaluation stopped, waiting while it is two batches ahead.
+    fn help(&self, produce: &Producer<'_>) {
+        // A panicking helper must not leave the sinking thread waiting for
+        // its grain.
+        struct StopOnPanic<'p, 'a>(&'p Pipeline<'a>);
+        impl Drop for StopOnPanic<'_, '_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let mut slot = self.0.err.lock().unwrap_or_else(|e| e.into_inner());
+                    slot.get_or_insert(EvalError::Internal("evaluation worker panicked".into()));
+                    drop(slot);
+                    self.0.stop();
+                }
+            }
+        }
+        let _guard = StopOnPanic(self);
         let mut scratch = Scratch::default();
-        let mut done = Vec::new();
         loop {
-            let from = claimed.fetch_add(GRAIN, std::sync::atomic::Ordering::Relaxed);
-            if from >= chunk.len() {
-                return Ok(done);
+            if self.produce_one(produce, &mut scratch) {
+                continue;
             }
-            for (i, s) in chunk.iter().enumerate().skip(from).take(GRAIN) {
-                done.push((i, produce(s.as_ref(), &mut scratch)?));
+            if self.failed.load(Ordering::Acquire)
+                || self.next.load(Ordering::Relaxed) >= self.grains
+            {
+                return;
             }
-        }
-    };
-    let parts: Vec<Claimed> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut parts = vec![work()];
-        parts.extend(handles.into_iter().map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(EvalError::Internal("evaluation worker panicked".into())))
-        }));
-        parts
-    });
-    let mut out: Vec<Option<StepSeries>> = (0..chunk.len()).map(|_| None).collect();
-    for p in parts {
-        for (i, s) in p? {
-            out[i] = s;
+            let g = self.room.0.lock().unwrap_or_else(|e| e.into_inner());
+            // Re-check under the lock: `sunk` notifies while holding it.
+            let limit = ((self.sunk.load(Ordering::Acquire) + 2) * self.batch).div_ceil(GRAIN);
+            if self.next.load(Ordering::Relaxed) >= limit && !self.failed.load(Ordering::Acquire) {
+                drop(self.room.1.wait(g));
+            }
         }
     }
-    Ok(out)
 }

@@ -524,3 +524,76 @@ fn deep_expressions_do_not_overflow_small_stacks() {
     assert_eq!(v[0].v, 1001.0);
     assert_eq!(s, Value::Scalar { t: 0, v: 1.0 });
 }
+
+/// Many series over many steps: several batches, claimed in grains by
+/// racing threads. Every thread count must give the same answer, bit for
+/// bit and in the same order, and the same error.
+#[test]
+fn pipelined_batches_match_one_thread() {
+    let mut all = Vec::new();
+    for i in 0..700 {
+        let (g, inst) = ((i % 7).to_string(), i.to_string());
+        // Counters with a reset and a gap; values differ per series.
+        let vals: Vec<f64> = (0..400)
+            .map(|k| match k {
+                150..=159 if i % 3 == 0 => f64::NAN,
+                _ => ((k + i) % 97) as f64 * (1.0 + i as f64 / 1000.0),
+            })
+            .collect();
+        all.push(series(
+            &[("__name__", "m"), ("g", &g), ("i", &inst)],
+            15_000,
+            &vals,
+        ));
+    }
+    let db = MemStorage::from_series(all);
+    let run = |threads: usize, e: &Expr, max_samples: usize| {
+        let eng = Engine::new(EngineOptions {
+            threads,
+            max_samples,
+            ..Default::default()
+        });
+        // 5 s steps: 1,200 points, so a batch is 833 -> 848 series.
+        eng.range_query(&db, e, 0, 6_000_000, 5_000, &QueryControl::new())
+            .map(|r| format!("{:?}", r.value))
+    };
+    let rate = call("rate", ValueType::Vector, vec![ms("m", 5 * M)]);
+    let queries = [
+        vs("m"),
+        agg(AggregateOp::Sum, rate.clone(), &["g"]),
+        agg(AggregateOp::Count, vs("m"), &["g"]),
+        Expr::Aggregate(AggregateExpr {
+            op: AggregateOp::Topk,
+            expr: Box::new(rate.clone()),
+            param: Some(Box::new(Expr::NumberLiteral(3.0))),
+            grouping: vec![],
+            without: false,
+        }),
+        call(
+            "holt_winters",
+            ValueType::Vector,
+            vec![
+                ms("m", 5 * M),
+                Expr::NumberLiteral(2.0),
+                Expr::NumberLiteral(0.5),
+            ],
+        ),
+    ];
+    for e in &queries {
+        let one = run(1, e, 50_000_000);
+        for threads in [2, 3, 8] {
+            assert_eq!(run(threads, e, 50_000_000), one, "{threads} threads");
+        }
+    }
+    assert!(run(2, &queries[4], 50_000_000)
+        .unwrap_err()
+        .to_string()
+        .contains("invalid smoothing factor"));
+    // The sample limit trips in the middle of the batches.
+    for threads in [1, 2, 8] {
+        assert_eq!(
+            run(threads, &queries[0], 200_000),
+            Err(EvalError::TooManySamples)
+        );
+    }
+}
