@@ -129,8 +129,14 @@ pub fn range_samples(
         .collect_range(mint, maxt, out)
         .map_err(storage_err)?;
     budget.loaded(out.len() - before);
-    let mut w = before;
-    for r in before..out.len() {
+    // Only NaNs (staleness markers, the absent-marker bit pattern) need
+    // work; most series have none, and then nothing is rewritten.
+    let Some(first_nan) = out[before..].iter().position(|s| s.v.is_nan()) else {
+        return Ok(());
+    };
+    let from = before + first_nan;
+    let mut w = from;
+    for r in from..out.len() {
         let s = out[r];
         if !is_stale_nan(s.v) {
             out[w] = Sample::new(s.t, sanitize(s.v));
