@@ -212,6 +212,7 @@ pub fn apply(
         _ => {}
     }
     let range_secs = range_seconds(w.range);
+    let mut memo = RateMemo::default();
     let mut any = false;
     let mut lo = 0usize;
     let mut hi = 0usize;
@@ -242,7 +243,7 @@ pub fn apply(
         let v = match f {
             RangeFn::Rate | RangeFn::Increase | RangeFn::Delta => {
                 let counter = f != RangeFn::Delta;
-                extrapolated_rate(
+                memo.rate(
                     samples,
                     lo,
                     hi,
@@ -324,6 +325,103 @@ fn range_seconds(range_ms: i64) -> f64 {
     let sec = range_ms / 1000;
     let nsec = (range_ms % 1000) * 1_000_000;
     sec as f64 + nsec as f64 / 1e9
+}
+
+/// The extrapolation factor of the last `rate`/`increase`/`delta` window,
+/// by what it depends on: the window's offsets from its bounds, its sample
+/// span and count. Regularly spaced samples give every window the same,
+/// so its seven divisions are done once per series instead of once per
+/// step. The factor is reused only where `extrapolated_rate` would not
+/// extrapolate towards zero, so every result is that function's, bit for
+/// bit.
+#[derive(Default)]
+struct RateMemo {
+    /// (first - start, end - last, last - first, samples).
+    key: Option<(i64, i64, i64, usize)>,
+    factor: f64,
+    /// The start extrapolation (before the zero cap) is at most the
+    /// sampled interval.
+    start_within_span: bool,
+}
+
+impl RateMemo {
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn rate(
+        &mut self,
+        samples: &[Sample],
+        lo: usize,
+        hi: usize,
+        range_start: i64,
+        range_end: i64,
+        range_secs: f64,
+        is_counter: bool,
+        is_rate: bool,
+        resets: &[usize],
+    ) -> Option<f64> {
+        let n = hi - lo;
+        if n < 2 {
+            return None;
+        }
+        let (first, last) = (samples[lo], samples[hi - 1]);
+        let key = (
+            first.t - range_start,
+            range_end - last.t,
+            last.t - first.t,
+            n,
+        );
+        if self.key != Some(key) {
+            let sampled = key.2 as f64 / 1000.0;
+            let avg = sampled / (n - 1) as f64;
+            let threshold = avg * 1.1;
+            let (mut to_start, mut to_end) = (key.0 as f64 / 1000.0, key.1 as f64 / 1000.0);
+            if to_start >= threshold {
+                to_start = avg / 2.0;
+            }
+            if to_end >= threshold {
+                to_end = avg / 2.0;
+            }
+            let mut extrapolate_to = sampled;
+            extrapolate_to += to_start;
+            extrapolate_to += to_end;
+            let mut factor = extrapolate_to / sampled;
+            if is_rate {
+                factor /= range_secs;
+            }
+            *self = RateMemo {
+                key: Some(key),
+                factor,
+                start_within_span: to_start <= sampled,
+            };
+        }
+        let mut result = last.v - first.v;
+        if is_counter {
+            let from = resets.partition_point(|&k| k <= lo);
+            for &k in &resets[from..] {
+                if k >= hi {
+                    break;
+                }
+                result += samples[k - 1].v;
+            }
+            // The zero cap applies only if `sampled * (first / result)`
+            // could be below the start extrapolation; with first >= result
+            // it is at least `sampled` (rounding is monotonic).
+            if result > 0.0 && first.v >= 0.0 && !(first.v >= result && self.start_within_span) {
+                return extrapolated_rate(
+                    samples,
+                    lo,
+                    hi,
+                    range_start,
+                    range_end,
+                    range_secs,
+                    is_counter,
+                    is_rate,
+                    resets,
+                );
+            }
+        }
+        Some(result * self.factor)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -563,7 +661,75 @@ mod tests {
         m
     }
 
+    /// Counter-like values: mostly rising (so the zero cap is sometimes
+    /// near), with resets, negatives and the odd special value.
+    fn counter_value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            8 => (0u32..2000).prop_map(|v| f64::from(v) / 7.0),
+            2 => (0u32..5).prop_map(f64::from),
+            1 => (1u32..100).prop_map(|v| -f64::from(v)),
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+        ]
+    }
+
     proptest! {
+        /// rate/increase/delta with the memoized factor equal the direct
+        /// computation bit for bit, for regular and jittered timestamps,
+        /// rising and resetting values, and ends that move back (`@`).
+        #[test]
+        fn memoized_rate_matches_direct(
+            vs in proptest::collection::vec(counter_value(), 2..120),
+            jitter in proptest::collection::vec(0i64..3, 120),
+            gaps in proptest::collection::vec(prop_oneof![6 => Just(1i64), 1 => Just(2i64), 1 => Just(3i64)], 120),
+            rising in any::<bool>(),
+            interval in 1i64..20,
+            ends in proptest::collection::vec(0i64..7500, 1..60),
+            sorted in any::<bool>(),
+            grid in proptest::option::of((0i64..500, 1i64..8)),
+            range in 1i64..400,
+        ) {
+            // Regular steps, with gaps (missed scrapes) and jitter.
+            let (mut acc, mut t) = (0.0, 0i64);
+            let samples: Vec<Sample> = vs.iter().enumerate().map(|(i, &v)| {
+                acc += v.abs();
+                t += gaps[i] * interval * 10;
+                let v = if rising && v.is_finite() && v >= 0.0 { acc } else { v };
+                Sample::new(t + jitter[i] * (i as i64 % 2), v)
+            }).collect();
+            // A range query's grid (steps of whole sample intervals, so
+            // windows repeat their shape), or arbitrary ends.
+            let ends: Vec<i64> = match grid {
+                Some((first, k)) => (0..60).map(|j| first + j * k * interval * 10).collect(),
+                None if sorted => { let mut e = ends; e.sort(); e }
+                None => ends,
+            };
+            let params: Vec<Vec<f64>> = Vec::new();
+            let w = Windows { ends: &ends, eval_ts: &ends, range: range * 10, params: &params };
+            let mut resets = Vec::new();
+            for k in 1..samples.len() {
+                if samples[k].v < samples[k - 1].v {
+                    resets.push(k);
+                }
+            }
+            for f in [RangeFn::Rate, RangeFn::Increase, RangeFn::Delta] {
+                let mut out = vec![f64::from_bits(1); ends.len()];
+                apply(f, &samples, &w, &mut Scratch::default(), &mut out).unwrap();
+                for (i, &end) in ends.iter().enumerate() {
+                    let start = end - w.range;
+                    let lo = samples.partition_point(|s| s.t < start);
+                    let hi = samples.partition_point(|s| s.t <= end);
+                    let want = if hi <= lo {
+                        None
+                    } else {
+                        extrapolated_rate(&samples, lo, hi, start, end, range_seconds(w.range), f != RangeFn::Delta, f == RangeFn::Rate, &resets)
+                    };
+                    let want = want.unwrap_or(f64::from_bits(1));
+                    prop_assert_eq!(out[i].to_bits(), want.to_bits(), "{:?} end {} lo {} hi {}", f, end, lo, hi);
+                }
+            }
+        }
+
         /// Sliding min/max give the scan's answer bit for bit, also when
         /// `@` pins windows or moves them back (ends out of order).
         #[test]
