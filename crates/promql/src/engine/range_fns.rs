@@ -394,15 +394,8 @@ impl RateMemo {
                 start_within_span: to_start <= sampled,
             };
         }
-        let mut result = last.v - first.v;
+        let result = raw_change(samples, lo, hi, is_counter, resets);
         if is_counter {
-            let from = resets.partition_point(|&k| k <= lo);
-            for &k in &resets[from..] {
-                if k >= hi {
-                    break;
-                }
-                result += samples[k - 1].v;
-            }
             // The zero cap applies only if `sampled * (first / result)`
             // could be below the start extrapolation; with first >= result
             // it is at least `sampled` (rounding is monotonic).
@@ -416,7 +409,7 @@ impl RateMemo {
                     range_secs,
                     is_counter,
                     is_rate,
-                    resets,
+                    result,
                 );
             }
         }
@@ -424,6 +417,24 @@ impl RateMemo {
     }
 }
 
+/// Last minus first sample of the window `lo..hi`, plus for counters the
+/// value before each reset (`resets`: indices whose value dropped).
+fn raw_change(samples: &[Sample], lo: usize, hi: usize, is_counter: bool, resets: &[usize]) -> f64 {
+    let mut result = samples[hi - 1].v - samples[lo].v;
+    if is_counter {
+        let from = resets.partition_point(|&k| k <= lo);
+        for &k in &resets[from..] {
+            if k >= hi {
+                break;
+            }
+            result += samples[k - 1].v;
+        }
+    }
+    result
+}
+
+/// Prometheus's `extrapolatedRate` for the window `lo..hi` (at least two
+/// samples) whose raw change is `result`.
 #[allow(clippy::too_many_arguments)]
 fn extrapolated_rate(
     samples: &[Sample],
@@ -434,7 +445,7 @@ fn extrapolated_rate(
     range_secs: f64,
     is_counter: bool,
     is_rate: bool,
-    resets: &[usize],
+    result: f64,
 ) -> Option<f64> {
     let n = hi - lo;
     if n < 2 {
@@ -442,16 +453,6 @@ fn extrapolated_rate(
     }
     let first = samples[lo];
     let last = samples[hi - 1];
-    let mut result = last.v - first.v;
-    if is_counter {
-        let from = resets.partition_point(|&k| k <= lo);
-        for &k in &resets[from..] {
-            if k >= hi {
-                break;
-            }
-            result += samples[k - 1].v;
-        }
-    }
     let mut to_start = (first.t - range_start) as f64 / 1000.0;
     let mut to_end = (range_end - last.t) as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
@@ -719,10 +720,12 @@ mod tests {
                     let start = end - w.range;
                     let lo = samples.partition_point(|s| s.t < start);
                     let hi = samples.partition_point(|s| s.t <= end);
-                    let want = if hi <= lo {
+                    let counter = f != RangeFn::Delta;
+                    let want = if hi <= lo + 1 {
                         None
                     } else {
-                        extrapolated_rate(&samples, lo, hi, start, end, range_seconds(w.range), f != RangeFn::Delta, f == RangeFn::Rate, &resets)
+                        let result = raw_change(&samples, lo, hi, counter, &resets);
+                        extrapolated_rate(&samples, lo, hi, start, end, range_seconds(w.range), counter, f == RangeFn::Rate, result)
                     };
                     let want = want.unwrap_or(f64::from_bits(1));
                     prop_assert_eq!(out[i].to_bits(), want.to_bits(), "{:?} end {} lo {} hi {}", f, end, lo, hi);
