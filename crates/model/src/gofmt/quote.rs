@@ -13,13 +13,30 @@ pub fn is_print(c: char) -> bool {
     if c.is_ascii() {
         return (' '..='~').contains(&c);
     }
-    static PRINTABLE: LazyLock<Option<regex::Regex>> =
-        LazyLock::new(|| regex::Regex::new(r"^[\p{L}\p{M}\p{N}\p{P}\p{S}]$").ok());
-    match PRINTABLE.as_ref() {
-        Some(re) => re.is_match(c.encode_utf8(&mut [0; 4])),
-        None => !c.is_control() && !c.is_whitespace(),
+    let t = &*PRINTABLE;
+    if t.is_empty() {
+        return !c.is_control() && !c.is_whitespace();
     }
+    let i = t.partition_point(|&(_, end)| end < c);
+    i < t.len() && t[i].0 <= c
 }
+
+/// The code point ranges of `[\p{L}\p{M}\p{N}\p{P}\p{S}]`, sorted, built
+/// once: a lookup is a binary search that never allocates (a regex's lazy
+/// DFA would grow its cache with every new character it meets, and error
+/// messages quote arbitrary input).
+static PRINTABLE: LazyLock<Vec<(char, char)>> = LazyLock::new(|| {
+    use regex_syntax::hir::{Class, HirKind};
+    match regex_syntax::Parser::new()
+        .parse(r"[\p{L}\p{M}\p{N}\p{P}\p{S}]")
+        .map(|h| h.kind().clone())
+    {
+        Ok(HirKind::Class(Class::Unicode(c))) => {
+            c.ranges().iter().map(|r| (r.start(), r.end())).collect()
+        }
+        _ => Vec::new(),
+    }
+});
 
 /// `strconv.Quote(s)`.
 pub fn quote(s: &str) -> String {
@@ -80,6 +97,22 @@ fn write_escaped(w: &mut impl Write, s: &str) -> fmt::Result {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn is_print_is_the_unicode_class() {
+        let re = regex::Regex::new(r"^[\p{L}\p{M}\p{N}\p{P}\p{S}]$").unwrap();
+        assert!(!PRINTABLE.is_empty());
+        for c in (0x80u32..=0x10FFFF).step_by(7).filter_map(char::from_u32) {
+            let want = re.is_match(c.encode_utf8(&mut [0; 4]));
+            assert_eq!(is_print(c), want, "{:?} U+{:04X}", c, c as u32);
+        }
+        for c in ['\u{a0}', '\u{2028}', '\u{200b}', '\u{e000}', '\u{10ffff}'] {
+            assert!(!is_print(c), "U+{:04X}", c as u32);
+        }
+        for c in ['\u{e9}', 'ʌ', '吂', '\u{1f600}', '\u{301}'] {
+            assert!(is_print(c), "U+{:04X}", c as u32);
+        }
+    }
 
     #[test]
     fn escapes_like_strconv_quote() {
