@@ -758,11 +758,16 @@ impl<'q> Evaluator<'q> {
         ) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         let per_series = g.len.max(1);
+        let threads = self.env.threads.max(1);
+        // Few series (each a whole day of samples, say) still spread over
+        // the threads: a grain of one when there are fewer than four per
+        // thread.
+        let grain = (l.series.len() / (threads * 4)).clamp(1, MAX_GRAIN);
+        let threads = threads.min(l.series.len().div_ceil(grain));
         // A whole number of grains per batch.
         let batch = (1_000_000 / per_series)
             .clamp(64, 8192)
-            .next_multiple_of(GRAIN);
-        let threads = self.env.threads.max(1).min(l.series.len().div_ceil(GRAIN));
+            .next_multiple_of(grain);
         let produce = &l.produce;
         if threads <= 1 {
             let mut scratch = Scratch::default();
@@ -776,7 +781,7 @@ impl<'q> Evaluator<'q> {
             }
             return Ok(());
         }
-        let work = Pipeline::new(&l.series, batch);
+        let work = Pipeline::new(&l.series, batch, grain);
         std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..threads)
                 .map(|_| scope.spawn(|| work.help(produce)))
@@ -1118,9 +1123,9 @@ pub fn merge_same_labels(
     Ok(out)
 }
 
-/// Series a thread claims at a time: small, so the last claims of a batch
-/// finish close together.
-const GRAIN: usize = 16;
+/// Most series a thread claims at a time: few, so the last claims of a
+/// batch finish close together.
+const MAX_GRAIN: usize = 16;
 
 /// Shared state of a pipelined [`Evaluator::for_each_batch`]: series are
 /// claimed in grains from one counter; each grain's results wait in their
@@ -1129,6 +1134,8 @@ struct Pipeline<'a> {
     series: &'a [Box<dyn StorageSeries>],
     batch: usize,
     batches: usize,
+    /// Series per claim, and claims in all.
+    grain: usize,
     grains: usize,
     next: std::sync::atomic::AtomicUsize,
     /// Batches sunk so far; claims stay within two batches of it.
@@ -1142,13 +1149,14 @@ struct Pipeline<'a> {
 }
 
 impl<'a> Pipeline<'a> {
-    fn new(series: &'a [Box<dyn StorageSeries>], batch: usize) -> Self {
-        let grains = series.len().div_ceil(GRAIN);
+    fn new(series: &'a [Box<dyn StorageSeries>], batch: usize, grain: usize) -> Self {
+        let grains = series.len().div_ceil(grain);
         let batches = series.len().div_ceil(batch);
         Pipeline {
             series,
             batch,
             batches,
+            grain,
             grains,
             next: Default::default(),
             sunk: Default::default(),
@@ -1161,10 +1169,10 @@ impl<'a> Pipeline<'a> {
     }
 
     fn grains_in(&self, b: usize) -> usize {
-        let first = b * self.batch / GRAIN;
+        let first = b * self.batch / self.grain;
         let end = ((b + 1) * self.batch)
             .min(self.series.len())
-            .div_ceil(GRAIN);
+            .div_ceil(self.grain);
         end - first
     }
 
@@ -1176,7 +1184,7 @@ impl<'a> Pipeline<'a> {
         let from = b * self.batch;
         let to = (from + self.batch).min(self.series.len());
         let mut out = Vec::with_capacity(to - from);
-        for slot in &self.slots[from / GRAIN..to.div_ceil(GRAIN)] {
+        for slot in &self.slots[from / self.grain..to.div_ceil(self.grain)] {
             out.append(&mut slot.lock().unwrap_or_else(|e| e.into_inner()));
         }
         (&self.series[from..to], out)
@@ -1204,7 +1212,7 @@ impl<'a> Pipeline<'a> {
     /// Claims and produces one grain if one is left within the run-ahead
     /// bound; false when there is none (now).
     fn produce_one(&self, produce: &Producer<'_>, scratch: &mut Scratch) -> bool {
-        let limit = ((self.sunk.load(Ordering::Acquire) + 2) * self.batch).div_ceil(GRAIN);
+        let limit = ((self.sunk.load(Ordering::Acquire) + 2) * self.batch).div_ceil(self.grain);
         let next = self.next.load(Ordering::Relaxed);
         if next >= self.grains.min(limit) || self.failed.load(Ordering::Acquire) {
             return false;
@@ -1215,8 +1223,8 @@ impl<'a> Pipeline<'a> {
         else {
             return true;
         };
-        let from = gi * GRAIN;
-        let to = (from + GRAIN).min(self.series.len());
+        let from = gi * self.grain;
+        let to = (from + self.grain).min(self.series.len());
         let mut out = Vec::with_capacity(to - from);
         for s in &self.series[from..to] {
             match produce(s.as_ref(), scratch) {
@@ -1264,7 +1272,7 @@ impl<'a> Pipeline<'a> {
             }
             let g = self.room.0.lock().unwrap_or_else(|e| e.into_inner());
             // Re-check under the lock: `sunk` notifies while holding it.
-            let limit = ((self.sunk.load(Ordering::Acquire) + 2) * self.batch).div_ceil(GRAIN);
+            let limit = ((self.sunk.load(Ordering::Acquire) + 2) * self.batch).div_ceil(self.grain);
             if self.next.load(Ordering::Relaxed) >= limit && !self.failed.load(Ordering::Acquire) {
                 drop(self.room.1.wait(g));
             }

@@ -530,8 +530,15 @@ fn deep_expressions_do_not_overflow_small_stacks() {
 /// bit and in the same order, and the same error.
 #[test]
 fn pipelined_batches_match_one_thread() {
+    // Many series (grains of 16, several batches) and few (grains of one).
+    for n in [700, 9, 2] {
+        pipelined_case(n);
+    }
+}
+
+fn pipelined_case(n: usize) {
     let mut all = Vec::new();
-    for i in 0..700 {
+    for i in 0..n {
         let (g, inst) = ((i % 7).to_string(), i.to_string());
         // Counters with a reset and a gap; values differ per series.
         let vals: Vec<f64> = (0..400)
@@ -592,7 +599,7 @@ fn pipelined_batches_match_one_thread() {
     // The sample limit trips in the middle of the batches.
     for threads in [1, 2, 8] {
         assert_eq!(
-            run(threads, &queries[0], 200_000),
+            run(threads, &queries[0], 200 * n),
             Err(EvalError::TooManySamples)
         );
     }
