@@ -171,12 +171,12 @@ impl SeriesTable {
         }
     }
 
-    fn drain(&mut self) -> impl Iterator<Item = Entry> + '_ {
+    fn clear(&mut self) {
         self.index.clear();
         self.next = 0;
         self.keys.clear();
         self.ends.clear();
-        self.entries.drain(..)
+        self.entries.clear();
     }
 }
 
@@ -399,7 +399,7 @@ impl ScrapeCache {
             })
             .collect();
         self.retired = retired;
-        self.series.drain().for_each(drop);
+        self.series.clear();
         self.carried = 0;
         self.tracked_now = 0;
     }
@@ -550,7 +550,8 @@ mod tests {
         }
         assert!(t.get_mut("m{m").is_none());
         assert_eq!(t.get_mut(&keys[99]).map(|e| e.sref), Some(100));
-        assert_eq!(t.drain().count(), 54);
+        assert_eq!(t.len(), 54);
+        t.clear();
         assert!(t.get_mut(&keys[1]).is_none());
         assert!(t.get_mut("m").is_none());
     }

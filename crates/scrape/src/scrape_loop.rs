@@ -372,7 +372,6 @@ impl ScrapeLoop {
         }
         if res.is_ok() {
             let mut stale_err = None;
-            let labeler = self.labeler();
             self.cache.for_each_stale(|sref, what| {
                 if stale_err.is_some() {
                     return;

@@ -1202,6 +1202,20 @@ impl<'a> Pipeline<'a> {
         self.room.1.notify_all();
     }
 
+    /// Grains may be claimed below this: two batches past the last sunk.
+    fn claim_limit(&self) -> usize {
+        ((self.sunk.load(Ordering::Acquire) + 2) * self.batch).div_ceil(self.grain)
+    }
+
+    /// Records the first error and stops every thread.
+    fn fail(&self, e: EvalError) {
+        self.err
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(e);
+        self.stop();
+    }
+
     fn error(&self) -> Option<EvalError> {
         if !self.failed.load(Ordering::Acquire) {
             return None;
@@ -1212,7 +1226,7 @@ impl<'a> Pipeline<'a> {
     /// Claims and produces one grain if one is left within the run-ahead
     /// bound; false when there is none (now).
     fn produce_one(&self, produce: &Producer<'_>, scratch: &mut Scratch) -> bool {
-        let limit = ((self.sunk.load(Ordering::Acquire) + 2) * self.batch).div_ceil(self.grain);
+        let limit = self.claim_limit();
         let next = self.next.load(Ordering::Relaxed);
         if next >= self.grains.min(limit) || self.failed.load(Ordering::Acquire) {
             return false;
@@ -1230,10 +1244,7 @@ impl<'a> Pipeline<'a> {
             match produce(s.as_ref(), scratch) {
                 Ok(r) => out.push(r),
                 Err(e) => {
-                    let mut slot = self.err.lock().unwrap_or_else(|e| e.into_inner());
-                    slot.get_or_insert(e);
-                    drop(slot);
-                    self.stop();
+                    self.fail(e);
                     return false;
                 }
             }
@@ -1252,10 +1263,8 @@ impl<'a> Pipeline<'a> {
         impl Drop for StopOnPanic<'_, '_> {
             fn drop(&mut self) {
                 if std::thread::panicking() {
-                    let mut slot = self.0.err.lock().unwrap_or_else(|e| e.into_inner());
-                    slot.get_or_insert(EvalError::Internal("evaluation worker panicked".into()));
-                    drop(slot);
-                    self.0.stop();
+                    self.0
+                        .fail(EvalError::Internal("evaluation worker panicked".into()));
                 }
             }
         }
@@ -1272,7 +1281,7 @@ impl<'a> Pipeline<'a> {
             }
             let g = self.room.0.lock().unwrap_or_else(|e| e.into_inner());
             // Re-check under the lock: `sunk` notifies while holding it.
-            let limit = ((self.sunk.load(Ordering::Acquire) + 2) * self.batch).div_ceil(self.grain);
+            let limit = self.claim_limit();
             if self.next.load(Ordering::Relaxed) >= limit && !self.failed.load(Ordering::Acquire) {
                 drop(self.room.1.wait(g));
             }
