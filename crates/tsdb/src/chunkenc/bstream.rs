@@ -96,38 +96,19 @@ impl<'a> BitReader<'a> {
     /// bits (or zero past the end). Does not consume.
     #[inline(always)]
     pub(crate) fn peek(&self) -> u64 {
-        let byte = self.pos >> 3;
-        let w = match self.data.get(byte..byte + 8) {
-            Some(s) => {
-                let mut a = [0u8; 8];
-                a.copy_from_slice(s);
-                u64::from_be_bytes(a)
-            }
-            None => self.load_tail(byte),
-        };
-        w << (self.pos & 7)
+        peek_at(self.data, self.pos)
     }
 
-    /// The last few bytes of a stream: small chunks (constant series) spend
-    /// a good share of their reads here, so the common case is one load.
+    /// The stream and the position, for decoders that keep the position in
+    /// a local across a hot loop (see [`peek_at`]).
     #[inline]
-    fn load_tail(&self, byte: usize) -> u64 {
-        let len = self.data.len();
-        if byte >= len {
-            return 0;
-        }
-        if len >= 8 {
-            // `byte` is within the last 7 bytes: load the last 8 and shift
-            // out the ones before it.
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&self.data[len - 8..]);
-            return u64::from_be_bytes(a) << ((byte + 8 - len) * 8);
-        }
-        let mut w = 0u64;
-        for (i, &b) in self.data[byte..].iter().enumerate() {
-            w |= (b as u64) << (56 - 8 * i);
-        }
-        w
+    pub(crate) fn parts(&self) -> (&'a [u8], usize) {
+        (self.data, self.pos)
+    }
+
+    #[inline]
+    pub(crate) fn set_position(&mut self, pos: usize) {
+        self.pos = pos;
     }
 
     #[inline(always)]
@@ -138,24 +119,7 @@ impl<'a> BitReader<'a> {
     /// Reads `n` bits (0 <= n <= 64) as the low bits of the result.
     #[inline(always)]
     pub(crate) fn read_bits(&mut self, n: u32) -> u64 {
-        if n == 0 {
-            return 0;
-        }
-        if n <= 57 {
-            let v = self.peek() >> (64 - n);
-            self.pos += n as usize;
-            v
-        } else {
-            self.read_bits_wide(n)
-        }
-    }
-
-    /// `read_bits` for 58..=64 bits, out of line so the common case inlines.
-    #[inline(never)]
-    fn read_bits_wide(&mut self, n: u32) -> u64 {
-        let hi = self.read_bits(32);
-        let lo = self.read_bits(n - 32);
-        (hi << (n - 32)) | lo
+        read_bits_at(self.data, &mut self.pos, n)
     }
 
     #[inline]
@@ -205,6 +169,70 @@ pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
 pub fn put_varint(out: &mut Vec<u8>, v: i64) {
     let ux = ((v as u64) << 1) ^ ((v >> 63) as u64);
     put_uvarint(out, ux);
+}
+
+/// The 64 bits of `data` from bit `pos`, left-aligned; at least the top 57
+/// are valid stream bits (or zero past the end).
+#[inline(always)]
+pub(crate) fn peek_at(data: &[u8], pos: usize) -> u64 {
+    let byte = pos >> 3;
+    let w = match data.get(byte..byte + 8) {
+        Some(s) => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(s);
+            u64::from_be_bytes(a)
+        }
+        None => load_tail(data, byte),
+    };
+    w << (pos & 7)
+}
+
+/// Reads `n` bits (0 <= n <= 64) from bit `*pos` as the low bits of the
+/// result, and advances `*pos`.
+#[inline(always)]
+pub(crate) fn read_bits_at(data: &[u8], pos: &mut usize, n: u32) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    if n <= 57 {
+        let v = peek_at(data, *pos) >> (64 - n);
+        *pos += n as usize;
+        v
+    } else {
+        read_bits_wide(data, pos, n)
+    }
+}
+
+/// `read_bits_at` for 58..=64 bits, out of line so the common case inlines.
+#[inline(never)]
+fn read_bits_wide(data: &[u8], pos: &mut usize, n: u32) -> u64 {
+    let hi = peek_at(data, *pos) >> 32;
+    *pos += 32;
+    let lo = peek_at(data, *pos) >> (96 - n);
+    *pos += (n - 32) as usize;
+    (hi << (n - 32)) | lo
+}
+
+/// The last few bytes of a stream: small chunks (constant series) spend
+/// a good share of their reads here, so the common case is one load.
+#[inline]
+fn load_tail(data: &[u8], byte: usize) -> u64 {
+    let len = data.len();
+    if byte >= len {
+        return 0;
+    }
+    if len >= 8 {
+        // `byte` is within the last 7 bytes: load the last 8 and shift
+        // out the ones before it.
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&data[len - 8..]);
+        return u64::from_be_bytes(a) << ((byte + 8 - len) * 8);
+    }
+    let mut w = 0u64;
+    for (i, &b) in data[byte..].iter().enumerate() {
+        w |= (b as u64) << (56 - 8 * i);
+    }
+    w
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! 1/16/20/24/68-bit buckets; every later value as the XOR with the previous
 //! one with a leading/trailing-zero window.
 
-use super::bstream::{write_bit, write_bits, BitReader};
+use super::bstream::{peek_at, read_bits_at, write_bit, write_bits, BitReader};
 use super::ChunkError;
 use vigil_model::Sample;
 
@@ -379,9 +379,11 @@ impl<'a> XorIter<'a> {
     }
 
     /// Decodes every remaining sample onto `out`: the bulk path of range
-    /// reads. The decoder state lives in locals, and one 64-bit load serves
-    /// both a timestamp and its value when they fit in it (the common case:
-    /// a regular interval and a value that changed a little or not at all).
+    /// reads. The decoder state, the bit position included, lives in locals
+    /// (so nothing is stored back per sample), the samples go into slots
+    /// made up front, and one 64-bit load serves both a timestamp and its
+    /// value when they fit in it (the common case: a regular interval and a
+    /// value that changed a little or not at all).
     pub fn drain_into(&mut self, out: &mut Vec<Sample>) -> Result<(), ChunkError> {
         while self.read < 2 {
             match self.next()? {
@@ -389,37 +391,46 @@ impl<'a> XorIter<'a> {
                 None => return Ok(()),
             }
         }
-        out.reserve(usize::from(self.total.saturating_sub(self.read)));
+        let base = out.len();
+        let remaining = usize::from(self.total.saturating_sub(self.read));
+        out.resize(base + remaining, Sample::new(0, 0.0));
+        let dst = &mut out[base..];
+        let (data, mut pos) = self.r.parts();
+        let end_bits = data.len() * 8;
         let (mut t, mut v, mut td) = (self.t, self.v, self.t_delta);
         let (mut leading, mut trailing) = (u32::from(self.leading), u32::from(self.trailing));
-        let mut read = self.read;
         let mut window_set = self.window_set;
+        let mut n = 0usize;
         let res = loop {
-            if read >= self.total {
+            if n >= remaining {
                 break Ok(());
             }
-            let w0 = self.r.peek();
-            // Consumes the delta of delta's `k` bits from `w0`; `w` keeps
-            // the bits after it, of which `avail` are valid (57 - k).
-            let mut take = |k: u32, dod: u64| {
-                self.r.skip(k);
-                (dod, w0 << k, 57 - k)
-            };
-            let (dod, mut w, avail) = match (!w0).leading_zeros() {
-                0 => take(1, 0),
-                1 => take(16, signed((w0 << 2) >> 50, 14)),
-                2 => take(20, signed((w0 << 3) >> 47, 17)),
-                3 => take(24, signed((w0 << 4) >> 44, 20)),
-                _ => {
-                    self.r.skip(4);
-                    let d = self.r.read_bits(64);
-                    (d, self.r.peek(), 57)
+            let w0 = peek_at(data, pos);
+            // The delta of delta; `w` keeps the bits after it, of which
+            // `avail` are valid (57 - its width).
+            let (dod, mut w, avail) = if w0 >> 63 == 0 {
+                pos += 1;
+                (0, w0 << 1, 56)
+            } else {
+                let (k, dod) = match (!w0).leading_zeros() {
+                    1 => (16, signed((w0 << 2) >> 50, 14)),
+                    2 => (20, signed((w0 << 3) >> 47, 17)),
+                    3 => (24, signed((w0 << 4) >> 44, 20)),
+                    _ => (0, 0),
+                };
+                if k == 0 {
+                    pos += 4;
+                    let d = read_bits_at(data, &mut pos, 64);
+                    (d, peek_at(data, pos), 57)
+                } else {
+                    pos += k as usize;
+                    (dod, w0 << k, 57 - k)
                 }
             };
             td = td.wrapping_add(dod);
             t = t.wrapping_add(td as i64);
             if w >> 63 == 0 {
-                self.r.skip(1);
+                pos += 1;
             } else {
                 let ctl: u32 = if (w >> 62) & 1 == 0 {
                     2
@@ -431,7 +442,7 @@ impl<'a> XorIter<'a> {
                     }
                     if l + sig > 64 {
                         break Err(ChunkError::Corrupt {
-                            sample: read,
+                            sample: self.read + n as u16,
                             reason: "value window wider than 64 bits",
                         });
                     }
@@ -442,31 +453,33 @@ impl<'a> XorIter<'a> {
                 };
                 let sig = 64 - leading - trailing;
                 let bits = if ctl + sig <= avail {
-                    self.r.skip(ctl + sig);
+                    pos += (ctl + sig) as usize;
                     w <<= ctl;
                     w >> (64 - sig)
                 } else {
-                    self.r.skip(ctl);
-                    self.r.read_bits(sig)
+                    pos += ctl as usize;
+                    read_bits_at(data, &mut pos, sig)
                 };
                 v ^= bits << trailing;
             }
-            if self.r.overrun() {
+            if pos > end_bits {
                 break Err(ChunkError::Corrupt {
-                    sample: read,
+                    sample: self.read + n as u16,
                     reason: "bit stream ends before the announced sample count",
                 });
             }
-            read += 1;
-            out.push(Sample::new(t, f64::from_bits(v)));
+            dst[n] = Sample::new(t, f64::from_bits(v));
+            n += 1;
         };
+        out.truncate(base + n);
+        self.r.set_position(pos);
         self.t = t;
         self.v = v;
         self.t_delta = td;
         self.leading = leading as u8;
         self.trailing = trailing as u8;
         self.window_set = window_set;
-        self.read = read;
+        self.read += n as u16;
         res
     }
 
