@@ -199,19 +199,31 @@ fn itoa_buf(v: i64) -> Vec<u8> {
 /// Milliseconds as seconds with the fraction written as three digits when
 /// non-zero, e.g. 1500 -> `1.500`, 2000 -> `2`, -1 -> `-0.001`.
 pub fn format_timestamp(t: i64, out: &mut Vec<u8>) {
-    // i64::MIN cannot be negated; widen first.
-    let mut t = t as i128;
     if t < 0 {
         out.push(b'-');
-        t = -t;
     }
-    out.extend_from_slice((t / 1000).to_string().as_bytes());
-    let frac = (t % 1000) as u32;
+    // `unsigned_abs` covers i64::MIN.
+    let a = t.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut secs = a / 1000;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (secs % 10) as u8;
+        secs /= 10;
+        if secs == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+    let frac = (a % 1000) as u32;
     if frac != 0 {
-        out.push(b'.');
-        out.push(b'0' + (frac / 100) as u8);
-        out.push(b'0' + (frac / 10 % 10) as u8);
-        out.push(b'0' + (frac % 10) as u8);
+        out.extend_from_slice(&[
+            b'.',
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ]);
     }
 }
 
@@ -286,6 +298,9 @@ mod tests {
         assert_eq!(ts(-1), "-0.001");
         assert_eq!(ts(-1500), "-1.500");
         assert_eq!(ts(i64::MIN), "-9223372036854775.808");
+        assert_eq!(ts(i64::MAX), "9223372036854775.807");
+        assert_eq!(ts(999), "0.999");
+        assert_eq!(ts(-1000), "-1");
     }
 
     #[test]

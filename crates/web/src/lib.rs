@@ -7,6 +7,7 @@
 //! Response shapes, status codes and error texts follow Prometheus 2.53.
 
 pub mod api;
+pub mod gzip;
 pub mod json;
 pub mod lenient;
 pub mod lifecycle;
@@ -27,7 +28,6 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tower_http::compression::CompressionLayer;
 
 use vigil_model::storage::Queryable;
 
@@ -304,14 +304,10 @@ impl Web {
                 }),
             )
         };
-        // Level 1: API responses are mostly JSON numbers that compress
-        // well at any level, and the default level costs more CPU per
+        // Level 1 (see `gzip`): API responses are mostly JSON numbers that
+        // compress well at any level, and higher levels cost more CPU per
         // query than evaluating most dashboard queries.
-        app.layer(
-            CompressionLayer::new()
-                .gzip(true)
-                .quality(tower_http::CompressionLevel::Fastest),
-        )
+        app.layer(middleware::from_fn(gzip::gzip))
     }
 
     /// Serves until `shutdown` resolves (then drains in-flight requests).
