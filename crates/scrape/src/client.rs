@@ -1,11 +1,13 @@
 //! The HTTP side of a scrape: one pooled keep-alive reqwest client per
-//! scrape pool (gzip, rustls), requests with Prometheus's headers, and the
-//! body read into a reused buffer under `body_size_limit`.
+//! scrape pool (rustls), requests with Prometheus's headers, and the body
+//! read into a reused buffer under `body_size_limit` (gzip bodies inflated
+//! on the way, see `gunzip`).
 //!
 //! It knows nothing about parsing or storage; errors are worded as
 //! Prometheus words them (`server returned HTTP status 500 Internal Server
 //! Error`, `Get "<url>": context deadline exceeded`).
 
+pub mod gunzip;
 mod server_name;
 
 use std::path::PathBuf;
@@ -13,11 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{
-    HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HOST, LOCATION,
+    HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE,
+    HOST, LOCATION,
 };
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
 
 use crate::scrape_loop::ScrapeError;
+use gunzip::{Gunzip, GunzipError};
 use server_name::{BoundTarget, ServerNameTls, ALPN_H2, ALPN_HTTP1};
 
 /// Redirects followed before giving up, as Go's `http.Client`.
@@ -166,10 +170,10 @@ pub struct Fetched {
     pub content_type: String,
 }
 
-/// Settings every client of a pool shares.
-fn base_builder(opts: &ClientOptions) -> reqwest::ClientBuilder {
+/// Settings every client of a pool shares. Bodies are inflated here, not
+/// by reqwest (see `gunzip`).
+fn base_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .gzip(opts.enable_compression)
         .pool_idle_timeout(Duration::from_secs(5 * 60))
         .tcp_nodelay(true)
 }
@@ -220,7 +224,7 @@ fn reqwest_tls(
 impl TargetClient {
     pub fn new(opts: ClientOptions) -> Result<TargetClient, ClientError> {
         let err = |e: reqwest::Error| ClientError(error_chain(&e));
-        let mut b = base_builder(&opts).redirect(if opts.follow_redirects {
+        let mut b = base_builder().redirect(if opts.follow_redirects {
             reqwest::redirect::Policy::limited(MAX_REDIRECTS)
         } else {
             reqwest::redirect::Policy::none()
@@ -264,9 +268,14 @@ impl TargetClient {
         };
         headers.insert(ACCEPT, hv(&opts.accept)?);
         headers.insert(reqwest::header::USER_AGENT, hv(&opts.user_agent)?);
-        if !opts.enable_compression {
-            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        }
+        headers.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static(if opts.enable_compression {
+                "gzip"
+            } else {
+                "identity"
+            }),
+        );
         Ok(TargetClient {
             client,
             opts,
@@ -285,7 +294,7 @@ impl TargetClient {
         c.bound = None;
         if let Some(sni) = &self.sni {
             if url.starts_with("https://") {
-                match sni.bind(url, &self.opts) {
+                match sni.bind(url) {
                     Ok(b) => c.bound = Some(Arc::new(b)),
                     Err(e) => {
                         tracing::warn!(target = url, err = %e, "Creating the target's TLS client failed")
@@ -331,7 +340,7 @@ impl TargetClient {
                 let bound = match &self.bound {
                     Some(b) if b.url == url => b.clone(),
                     // Not bound by `for_target` (or binding failed): correct, slow.
-                    _ => Arc::new(sni.bind(url, &self.opts).map_err(get_err)?),
+                    _ => Arc::new(sni.bind(url).map_err(get_err)?),
                 };
                 self.send_as_server_name(sni, &bound, timeout)
                     .await
@@ -363,11 +372,32 @@ impl TargetClient {
             .unwrap_or("")
             .to_string();
         let limit = self.opts.body_size_limit;
+        // Only what was asked for is inflated; anything else is passed on
+        // as it came, as Prometheus does.
+        let mut gunzip = resp
+            .headers()
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| {
+                v.as_bytes().eq_ignore_ascii_case(b"gzip") && self.opts.enable_compression
+            })
+            .then(Gunzip::new);
+        let gunzip_err = |e: GunzipError| match e {
+            GunzipError::TooLarge => ScrapeError::BodySizeLimit,
+            GunzipError::Corrupt(msg) => ScrapeError::Http(msg.to_string()),
+        };
         while let Some(chunk) = resp.chunk().await.map_err(|e| get_err(error_chain(&e)))? {
-            if limit > 0 && (buf.len() + chunk.len()) as u64 > limit {
-                return Err(ScrapeError::BodySizeLimit);
+            match gunzip.as_mut() {
+                Some(g) => g.feed(&chunk, buf, limit).map_err(gunzip_err)?,
+                None => {
+                    if limit > 0 && (buf.len() + chunk.len()) as u64 > limit {
+                        return Err(ScrapeError::BodySizeLimit);
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
             }
-            buf.extend_from_slice(&chunk);
+        }
+        if let Some(g) = &gunzip {
+            g.finish().map_err(gunzip_err)?;
         }
         Ok(Fetched { content_type })
     }

@@ -120,7 +120,7 @@ impl ServerNameTls {
     }
 
     /// The client and URLs of one `https` target.
-    pub(super) fn bind(&self, url: &str, opts: &ClientOptions) -> Result<BoundTarget, String> {
+    pub(super) fn bind(&self, url: &str) -> Result<BoundTarget, String> {
         let target = Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
         let host = target
             .host_str()
@@ -130,7 +130,7 @@ impl ServerNameTls {
         };
         // HTTP/1.1 only: HTTP/2 would put the name in `:authority`, next to a
         // conflicting `Host` (RFC 9113 lets servers reject that).
-        let client = super::base_builder(opts)
+        let client = super::base_builder()
             .http1_only()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
