@@ -764,9 +764,13 @@ impl<'q> Evaluator<'q> {
         // thread.
         let grain = (l.series.len() / (threads * 4)).clamp(1, MAX_GRAIN);
         let threads = threads.min(l.series.len().div_ceil(grain));
-        // A whole number of grains per batch.
+        // A whole number of grains per batch, and at least four batches
+        // when there are enough series for every thread, so that folding a
+        // batch overlaps producing the next instead of all folding waiting
+        // for the last series.
         let batch = (1_000_000 / per_series)
             .clamp(64, 8192)
+            .min(l.series.len().div_ceil(4).max(grain * threads.max(1)))
             .next_multiple_of(grain);
         let produce = &l.produce;
         if threads <= 1 {
@@ -782,10 +786,26 @@ impl<'q> Evaluator<'q> {
             return Ok(());
         }
         let work = Pipeline::new(&l.series, batch, grain);
+        let here = super::placement::current_cpu();
+        let placed = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..threads)
-                .map(|_| scope.spawn(|| work.help(produce)))
+                .map(|_| {
+                    scope.spawn(|| {
+                        super::placement::avoid_cpu(here);
+                        placed.fetch_add(1, Ordering::Release);
+                        work.help(produce)
+                    })
+                })
                 .collect();
+            // New helpers often start queued behind this thread on its CPU:
+            // yield until they have moved off it (see `placement`), briefly.
+            let since = std::time::Instant::now();
+            while placed.load(Ordering::Acquire) < threads - 1
+                && since.elapsed() < std::time::Duration::from_millis(2)
+            {
+                std::thread::yield_now();
+            }
             let mut res = self.drive(&work, produce, &mut sink);
             // Releases helpers waiting for room (after an error).
             work.stop();

@@ -16,6 +16,7 @@ mod functions;
 mod gate;
 pub mod gomath;
 mod histogram;
+mod placement;
 mod range_fns;
 mod selector;
 mod types;

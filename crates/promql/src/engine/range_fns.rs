@@ -182,9 +182,9 @@ pub fn apply(
     match f {
         RangeFn::Rate | RangeFn::Increase => {
             scratch.resets.clear();
-            for k in 1..samples.len() {
-                if samples[k].v < samples[k - 1].v {
-                    scratch.resets.push(k);
+            for (k, pair) in samples.windows(2).enumerate() {
+                if pair[1].v < pair[0].v {
+                    scratch.resets.push(k + 1);
                 }
             }
         }
@@ -217,47 +217,44 @@ pub fn apply(
     let range_secs = range_seconds(w.range);
     let mut memo = RateMemo::default();
     let mut any = false;
-    let mut lo = 0usize;
-    let mut hi = 0usize;
-    let n = samples.len();
+    let mut cursor = Cursor::default();
+    if let RangeFn::Rate | RangeFn::Increase | RangeFn::Delta = f {
+        // The commonest range functions get a loop of their own, free of
+        // the per-window dispatch below.
+        let (counter, is_rate) = (f != RangeFn::Delta, f == RangeFn::Rate);
+        for (i, &end) in w.ends.iter().enumerate() {
+            let start = end - w.range;
+            let Some((lo, hi)) = cursor.advance(samples, start, end) else {
+                continue;
+            };
+            scratch.widest = scratch.widest.max(hi - lo);
+            let v = memo.rate(
+                samples,
+                lo,
+                hi,
+                start,
+                end,
+                range_secs,
+                counter,
+                is_rate,
+                &scratch.resets,
+            );
+            if let Some(v) = v {
+                out[i] = v;
+                any = true;
+            }
+        }
+        return Ok(any);
+    }
     for (i, &end) in w.ends.iter().enumerate() {
         let start = end - w.range;
-        // Windows only move forward, except that `@` pins them in place.
-        if lo > 0 && samples[lo - 1].t >= start {
-            lo = samples[..lo].partition_point(|s| s.t < start);
-        }
-        while lo < n && samples[lo].t < start {
-            lo += 1;
-        }
-        if hi < lo {
-            hi = lo;
-        }
-        if hi > 0 && samples[hi - 1].t > end {
-            hi = samples[..hi].partition_point(|s| s.t <= end);
-        }
-        while hi < n && samples[hi].t <= end {
-            hi += 1;
-        }
-        if hi <= lo {
+        let Some((lo, hi)) = cursor.advance(samples, start, end) else {
             continue;
-        }
+        };
         scratch.widest = scratch.widest.max(hi - lo);
         let win = &samples[lo..hi];
         let v = match f {
-            RangeFn::Rate | RangeFn::Increase | RangeFn::Delta => {
-                let counter = f != RangeFn::Delta;
-                memo.rate(
-                    samples,
-                    lo,
-                    hi,
-                    start,
-                    end,
-                    range_secs,
-                    counter,
-                    f == RangeFn::Rate,
-                    &scratch.resets,
-                )
-            }
+            RangeFn::Rate | RangeFn::Increase | RangeFn::Delta => unreachable!("handled above"),
             RangeFn::Irate | RangeFn::Idelta => instant_value(win, f == RangeFn::Irate),
             RangeFn::Changes | RangeFn::Resets => {
                 Some((scratch.changes_prefix[hi - 1] - scratch.changes_prefix[lo]) as f64)
@@ -328,6 +325,40 @@ pub fn apply(
         avg_over_time_windows(samples, &scratch.avg_windows, out);
     }
     Ok(any)
+}
+
+/// The sample window `lo..hi` of successive steps.
+#[derive(Default)]
+struct Cursor {
+    lo: usize,
+    hi: usize,
+}
+
+impl Cursor {
+    /// Moves to the window `[start, end]`; `None` if it holds no sample.
+    #[inline(always)]
+    fn advance(&mut self, samples: &[Sample], start: i64, end: i64) -> Option<(usize, usize)> {
+        let n = samples.len();
+        let (mut lo, mut hi) = (self.lo, self.hi);
+        // Windows only move forward, except that `@` pins them in place.
+        if lo > 0 && samples[lo - 1].t >= start {
+            lo = samples[..lo].partition_point(|s| s.t < start);
+        }
+        while lo < n && samples[lo].t < start {
+            lo += 1;
+        }
+        if hi < lo {
+            hi = lo;
+        }
+        if hi > 0 && samples[hi - 1].t > end {
+            hi = samples[..hi].partition_point(|s| s.t <= end);
+        }
+        while hi < n && samples[hi].t <= end {
+            hi += 1;
+        }
+        (self.lo, self.hi) = (lo, hi);
+        (hi > lo).then_some((lo, hi))
+    }
 }
 
 /// `range` as Go's `Duration.Seconds()` computes it.
