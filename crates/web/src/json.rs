@@ -204,18 +204,7 @@ pub fn format_timestamp(t: i64, out: &mut Vec<u8>) {
     }
     // `unsigned_abs` covers i64::MIN.
     let a = t.unsigned_abs();
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut secs = a / 1000;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (secs % 10) as u8;
-        secs /= 10;
-        if secs == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(itoa::Buffer::new().format(a / 1000).as_bytes());
     let frac = (a % 1000) as u32;
     if frac != 0 {
         out.extend_from_slice(&[

@@ -127,6 +127,21 @@ fn write_float(out: &mut impl Sink, v: f64, fmt: FloatFormat) -> fmt::Result {
         }
         return out.put(&buf[i..]);
     }
+    let f_layout = match fmt {
+        FloatFormat::F => true,
+        FloatFormat::Json => (1e-6..1e21).contains(&abs),
+        FloatFormat::E | FloatFormat::G => false,
+    };
+    if f_layout {
+        // Ryu writes plain decimals (`123.45`, `0.00012`) in Go's 'f'
+        // layout already; only its exponent forms and its `.0` on whole
+        // numbers need laying out again.
+        let mut buf = ryu::Buffer::new();
+        let text = buf.format_finite(abs).as_bytes();
+        if !text.contains(&b'e') && !text.ends_with(b".0") {
+            return out.put(text);
+        }
+    }
     let d = shortest(abs);
     let exp = d.dp - 1;
     let use_e = match fmt {
