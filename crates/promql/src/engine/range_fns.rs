@@ -744,6 +744,57 @@ mod tests {
         m
     }
 
+    /// `f` over windows of `range` ending at `ends` (sorted or as given,
+    /// as `@` can leave them) of samples one apart with values `vs`, equals
+    /// `want` of each window bit for bit (empty windows: no answer).
+    fn windows_match(
+        f: RangeFn,
+        vs: &[f64],
+        mut ends: Vec<i64>,
+        sorted: bool,
+        range: i64,
+        want: impl Fn(&[Sample]) -> f64,
+    ) -> Result<(), TestCaseError> {
+        let samples: Vec<Sample> = vs
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| Sample::new(i as i64, v))
+            .collect();
+        if sorted {
+            ends.sort();
+        }
+        let params: Vec<Vec<f64>> = Vec::new();
+        let w = Windows {
+            ends: &ends,
+            eval_ts: &ends,
+            range,
+            params: &params,
+        };
+        let mut out = vec![f64::from_bits(1); ends.len()];
+        apply(f, &samples, &w, &mut Scratch::default(), &mut out).unwrap();
+        for (i, &end) in ends.iter().enumerate() {
+            let win: Vec<Sample> = samples
+                .iter()
+                .copied()
+                .filter(|s| s.t >= end - range && s.t <= end)
+                .collect();
+            let want = if win.is_empty() {
+                f64::from_bits(1)
+            } else {
+                want(&win)
+            };
+            prop_assert_eq!(
+                out[i].to_bits(),
+                want.to_bits(),
+                "{:?} end {} window {:?}",
+                f,
+                end,
+                win
+            );
+        }
+        Ok(())
+    }
+
     /// Counter-like values: mostly rising (so the zero cap is sometimes
     /// near), with resets, negatives and the odd special value.
     fn counter_value() -> impl Strategy<Value = f64> {
@@ -831,20 +882,7 @@ mod tests {
             sorted in any::<bool>(),
             range in 0i64..40,
         ) {
-            let samples: Vec<Sample> = vs.iter().enumerate().map(|(i, &v)| Sample::new(i as i64, v)).collect();
-            let mut ends = ends;
-            if sorted {
-                ends.sort();
-            }
-            let params: Vec<Vec<f64>> = Vec::new();
-            let w = Windows { ends: &ends, eval_ts: &ends, range, params: &params };
-            let mut out = vec![f64::from_bits(1); ends.len()];
-            apply(RangeFn::AvgOverTime, &samples, &w, &mut Scratch::default(), &mut out).unwrap();
-            for (i, &end) in ends.iter().enumerate() {
-                let win: Vec<Sample> = samples.iter().copied().filter(|s| s.t >= end - range && s.t <= end).collect();
-                let want = if win.is_empty() { f64::from_bits(1) } else { avg_over_time(&win) };
-                prop_assert_eq!(out[i].to_bits(), want.to_bits(), "end {} window {:?}", end, win);
-            }
+            windows_match(RangeFn::AvgOverTime, &vs, ends, sorted, range, avg_over_time)?;
         }
 
         /// Sliding min/max give the scan's answer bit for bit, also when
@@ -856,22 +894,8 @@ mod tests {
             sorted in any::<bool>(),
             range in 0i64..20,
         ) {
-            let samples: Vec<Sample> = vs.iter().enumerate().map(|(i, &v)| Sample::new(i as i64, v)).collect();
-            let mut ends = ends;
-            if sorted {
-                ends.sort();
-            }
-            let params: Vec<Vec<f64>> = Vec::new();
-            let w = Windows { ends: &ends, eval_ts: &ends, range, params: &params };
-            for (f, max) in [(RangeFn::MaxOverTime, true), (RangeFn::MinOverTime, false)] {
-                let mut out = vec![f64::from_bits(1); ends.len()];
-                apply(f, &samples, &w, &mut Scratch::default(), &mut out).unwrap();
-                for (i, &end) in ends.iter().enumerate() {
-                    let win: Vec<Sample> = samples.iter().copied().filter(|s| s.t >= end - range && s.t <= end).collect();
-                    let want = if win.is_empty() { f64::from_bits(1) } else { scan(&win, max) };
-                    prop_assert_eq!(out[i].to_bits(), want.to_bits(), "{:?} end {} window {:?}", f, end, win);
-                }
-            }
+            windows_match(RangeFn::MaxOverTime, &vs, ends.clone(), sorted, range, |w| scan(w, true))?;
+            windows_match(RangeFn::MinOverTime, &vs, ends, sorted, range, |w| scan(w, false))?;
         }
     }
 }
