@@ -186,10 +186,7 @@ impl ScrapeLoop {
     /// either way.
     pub fn set_options(&mut self, opts: Arc<LoopOptions>) {
         if self.opts.labels_differ(&opts) {
-            let ctx = LabelCtx {
-                opts: &self.opts,
-                target: &self.target_labels,
-            };
+            let ctx = LabelCtx::new(&self.opts, &self.target_labels);
             self.cache.retire_all(|key| ctx.key_labels(key));
         }
         self.opts = opts;
@@ -279,10 +276,7 @@ impl ScrapeLoop {
         let track_ts = self.opts.track_timestamps_staleness;
         let om = format == Format::OpenMetrics;
         let mut parser = Parser::new(body, format);
-        let labeler = LabelCtx {
-            opts: &self.opts,
-            target: &self.target_labels,
-        };
+        let labeler = LabelCtx::new(&self.opts, &self.target_labels);
         let mut res: Result<(), ScrapeError> = loop {
             let s = match parser.next_entry() {
                 Ok(Some(Entry::Series(s))) => s,
@@ -471,10 +465,7 @@ impl ScrapeLoop {
     }
 
     fn labeler(&self) -> LabelCtx<'_> {
-        LabelCtx {
-            opts: &self.opts,
-            target: &self.target_labels,
-        }
+        LabelCtx::new(&self.opts, &self.target_labels)
     }
 }
 
@@ -485,7 +476,13 @@ struct LabelCtx<'a> {
     target: &'a Labels,
 }
 
-impl LabelCtx<'_> {
+impl<'a> LabelCtx<'a> {
+    /// Borrows the two apart from the loop, so the cache can be mutated
+    /// while labels are made.
+    fn new(opts: &'a LoopOptions, target: &'a Labels) -> Self {
+        LabelCtx { opts, target }
+    }
+
     /// Labels for a cached line's text, as [`LabelCtx::series_labels`] made
     /// them (`None` when dropped or no longer valid).
     fn key_labels(&self, key: &str) -> Option<Labels> {

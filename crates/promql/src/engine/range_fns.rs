@@ -221,24 +221,19 @@ pub fn apply(
     if let RangeFn::Rate | RangeFn::Increase | RangeFn::Delta = f {
         // The commonest range functions get a loop of their own, free of
         // the per-window dispatch below.
-        let (counter, is_rate) = (f != RangeFn::Delta, f == RangeFn::Rate);
+        let spec = RateSpec {
+            range_secs,
+            is_counter: f != RangeFn::Delta,
+            is_rate: f == RangeFn::Rate,
+        };
         for (i, &end) in w.ends.iter().enumerate() {
             let start = end - w.range;
             let Some((lo, hi)) = cursor.advance(samples, start, end) else {
                 continue;
             };
             scratch.widest = scratch.widest.max(hi - lo);
-            let v = memo.rate(
-                samples,
-                lo,
-                hi,
-                start,
-                end,
-                range_secs,
-                counter,
-                is_rate,
-                &scratch.resets,
-            );
+            let span = Span { lo, hi, start, end };
+            let v = memo.rate(samples, span, spec, &scratch.resets);
             if let Some(v) = v {
                 out[i] = v;
                 any = true;
@@ -368,6 +363,25 @@ fn range_seconds(range_ms: i64) -> f64 {
     sec as f64 + nsec as f64 / 1e9
 }
 
+/// A window: samples `lo..hi`, bounds `[start, end]` in milliseconds.
+#[derive(Clone, Copy)]
+struct Span {
+    lo: usize,
+    hi: usize,
+    start: i64,
+    end: i64,
+}
+
+/// Which of `rate`, `increase` and `delta`, and the range in seconds.
+#[derive(Clone, Copy)]
+struct RateSpec {
+    range_secs: f64,
+    /// `rate`/`increase`: resets add back, and extrapolation stops at zero.
+    is_counter: bool,
+    /// `rate`: per second.
+    is_rate: bool,
+}
+
 /// The extrapolation factor of the last `rate`/`increase`/`delta` window,
 /// by what it depends on: the window's offsets from its bounds, its sample
 /// span and count. Regularly spaced samples give every window the same,
@@ -386,20 +400,20 @@ struct RateMemo {
 }
 
 impl RateMemo {
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     fn rate(
         &mut self,
         samples: &[Sample],
-        lo: usize,
-        hi: usize,
-        range_start: i64,
-        range_end: i64,
-        range_secs: f64,
-        is_counter: bool,
-        is_rate: bool,
+        span: Span,
+        spec: RateSpec,
         resets: &[usize],
     ) -> Option<f64> {
+        let Span {
+            lo,
+            hi,
+            start: range_start,
+            end: range_end,
+        } = span;
         let n = hi - lo;
         if n < 2 {
             return None;
@@ -426,8 +440,8 @@ impl RateMemo {
             extrapolate_to += to_start;
             extrapolate_to += to_end;
             let mut factor = extrapolate_to / sampled;
-            if is_rate {
-                factor /= range_secs;
+            if spec.is_rate {
+                factor /= spec.range_secs;
             }
             *self = RateMemo {
                 key: Some(key),
@@ -435,23 +449,13 @@ impl RateMemo {
                 start_within_span: to_start <= sampled,
             };
         }
-        let result = raw_change(samples, lo, hi, is_counter, resets);
-        if is_counter {
+        let result = raw_change(samples, lo, hi, spec.is_counter, resets);
+        if spec.is_counter {
             // The zero cap applies only if `sampled * (first / result)`
             // could be below the start extrapolation; with first >= result
             // it is at least `sampled` (rounding is monotonic).
             if result > 0.0 && first.v >= 0.0 && !(first.v >= result && self.start_within_span) {
-                return extrapolated_rate(
-                    samples,
-                    lo,
-                    hi,
-                    range_start,
-                    range_end,
-                    range_secs,
-                    is_counter,
-                    is_rate,
-                    result,
-                );
+                return extrapolated_rate(samples, span, spec, result);
             }
         }
         Some(result * self.factor)
@@ -476,18 +480,18 @@ fn raw_change(samples: &[Sample], lo: usize, hi: usize, is_counter: bool, resets
 
 /// Prometheus's `extrapolatedRate` for the window `lo..hi` (at least two
 /// samples) whose raw change is `result`.
-#[allow(clippy::too_many_arguments)]
-fn extrapolated_rate(
-    samples: &[Sample],
-    lo: usize,
-    hi: usize,
-    range_start: i64,
-    range_end: i64,
-    range_secs: f64,
-    is_counter: bool,
-    is_rate: bool,
-    result: f64,
-) -> Option<f64> {
+fn extrapolated_rate(samples: &[Sample], span: Span, spec: RateSpec, result: f64) -> Option<f64> {
+    let Span {
+        lo,
+        hi,
+        start: range_start,
+        end: range_end,
+    } = span;
+    let RateSpec {
+        range_secs,
+        is_counter,
+        is_rate,
+    } = spec;
     let n = hi - lo;
     if n < 2 {
         return None;
@@ -858,7 +862,7 @@ mod tests {
                         None
                     } else {
                         let result = raw_change(&samples, lo, hi, counter, &resets);
-                        extrapolated_rate(&samples, lo, hi, start, end, range_seconds(w.range), counter, f == RangeFn::Rate, result)
+                        extrapolated_rate(&samples, Span { lo, hi, start, end }, RateSpec { range_secs: range_seconds(w.range), is_counter: counter, is_rate: f == RangeFn::Rate }, result)
                     };
                     let want = want.unwrap_or(f64::from_bits(1));
                     prop_assert_eq!(out[i].to_bits(), want.to_bits(), "{:?} end {} lo {} hi {}", f, end, lo, hi);
