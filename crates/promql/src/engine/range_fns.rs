@@ -481,25 +481,14 @@ fn raw_change(samples: &[Sample], lo: usize, hi: usize, is_counter: bool, resets
 /// Prometheus's `extrapolatedRate` for the window `lo..hi` (at least two
 /// samples) whose raw change is `result`.
 fn extrapolated_rate(samples: &[Sample], span: Span, spec: RateSpec, result: f64) -> Option<f64> {
-    let Span {
-        lo,
-        hi,
-        start: range_start,
-        end: range_end,
-    } = span;
-    let RateSpec {
-        range_secs,
-        is_counter,
-        is_rate,
-    } = spec;
-    let n = hi - lo;
+    let n = span.hi - span.lo;
     if n < 2 {
         return None;
     }
-    let first = samples[lo];
-    let last = samples[hi - 1];
-    let mut to_start = (first.t - range_start) as f64 / 1000.0;
-    let mut to_end = (range_end - last.t) as f64 / 1000.0;
+    let first = samples[span.lo];
+    let last = samples[span.hi - 1];
+    let mut to_start = (first.t - span.start) as f64 / 1000.0;
+    let mut to_end = (span.end - last.t) as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
     let avg = sampled / (n - 1) as f64;
     let threshold = avg * 1.1;
@@ -507,7 +496,7 @@ fn extrapolated_rate(samples: &[Sample], span: Span, spec: RateSpec, result: f64
     if to_start >= threshold {
         to_start = avg / 2.0;
     }
-    if is_counter && result > 0.0 && first.v >= 0.0 {
+    if spec.is_counter && result > 0.0 && first.v >= 0.0 {
         // Do not extrapolate a counter below zero.
         let to_zero = sampled * (first.v / result);
         if to_zero < to_start {
@@ -520,8 +509,8 @@ fn extrapolated_rate(samples: &[Sample], span: Span, spec: RateSpec, result: f64
     }
     extrapolate_to += to_end;
     let mut factor = extrapolate_to / sampled;
-    if is_rate {
-        factor /= range_secs;
+    if spec.is_rate {
+        factor /= spec.range_secs;
     }
     Some(result * factor)
 }
