@@ -6,8 +6,8 @@
 //! and on an exact tie between two candidates the even one
 //! (`205940987179.015625` has 17-digit neighbours `...01562` and
 //! `...01563`; Go prints `...01562`). Ryu chooses them by the same rule,
-//! and several times faster than Rust's `{}` (which also rounds ties up),
-//! so [`shortest`] takes Ryu's digits and only the layout is done here.
+//! and several times faster than Rust's `{}` (which rounds such ties up),
+//! so [`ryu_decimal`] reads Ryu's digits and only the layout is done here.
 
 use std::fmt;
 
@@ -132,17 +132,15 @@ fn write_float(out: &mut impl Sink, v: f64, fmt: FloatFormat) -> fmt::Result {
         FloatFormat::Json => (1e-6..1e21).contains(&abs),
         FloatFormat::E | FloatFormat::G => false,
     };
-    if f_layout {
-        // Ryu writes plain decimals (`123.45`, `0.00012`) in Go's 'f'
-        // layout already; only its exponent forms and its `.0` on whole
-        // numbers need laying out again.
-        let mut buf = ryu::Buffer::new();
-        let text = buf.format_finite(abs).as_bytes();
-        if !text.contains(&b'e') && !text.ends_with(b".0") {
-            return out.put(text);
-        }
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(abs).as_bytes();
+    // Ryu writes plain decimals (`123.45`, `0.00012`) in Go's 'f' layout
+    // already; only its exponent forms and its `.0` on whole numbers need
+    // laying out again.
+    if f_layout && !text.contains(&b'e') && !text.ends_with(b".0") {
+        return out.put(text);
     }
-    let d = shortest(abs);
+    let d = ryu_decimal(text);
     let exp = d.dp - 1;
     let use_e = match fmt {
         FloatFormat::F => false,
@@ -211,14 +209,11 @@ pub(crate) struct Decimal {
     pub(crate) dp: i32,
 }
 
-/// The shortest digits of `abs` (finite, > 0) that read back as `abs`,
-/// chosen as Go's `strconv` chooses them: closest to the exact value, and
-/// on an exact tie the even one. Ryu's rule is the same; its text
-/// (`123.45`, `0.001`, `1.5e-7`, `1e21`) is read back into digits and the
-/// decimal point's place.
-pub(crate) fn shortest(abs: f64) -> Decimal {
-    let mut buf = ryu::Buffer::new();
-    let text = buf.format_finite(abs).as_bytes();
+/// Ryu's text (`123.45`, `0.001`, `1.5e-7`, `1e21`) of a finite positive
+/// float read back into digits and the decimal point's place. Ryu's digits
+/// are the shortest that read back as the value, closest to it, and on an
+/// exact tie the even one: Go's `strconv` choice.
+fn ryu_decimal(text: &[u8]) -> Decimal {
     let mut d = Decimal {
         d: [b'0'; 17],
         nd: 0,
@@ -477,6 +472,10 @@ mod tests {
         if alt.to_f64() == Some(abs) {
             *d = alt;
         }
+    }
+
+    fn shortest(abs: f64) -> Decimal {
+        ryu_decimal(ryu::Buffer::new().format_finite(abs).as_bytes())
     }
 
     fn digits_of(d: Decimal) -> (Vec<u8>, i32) {

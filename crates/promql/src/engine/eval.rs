@@ -757,6 +757,9 @@ impl<'q> Evaluator<'q> {
             Vec<Option<StepSeries>>,
         ) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
+        if l.series.is_empty() {
+            return Ok(());
+        }
         let per_series = g.len.max(1);
         let threads = self.env.threads.max(1);
         // Few series (each a whole day of samples, say) still spread over
@@ -770,7 +773,7 @@ impl<'q> Evaluator<'q> {
         // for the last series.
         let batch = (1_000_000 / per_series)
             .clamp(64, 8192)
-            .min(l.series.len().div_ceil(4).max(grain * threads.max(1)))
+            .min(l.series.len().div_ceil(4).max(grain * threads))
             .next_multiple_of(grain);
         let produce = &l.produce;
         if threads <= 1 {
@@ -786,26 +789,17 @@ impl<'q> Evaluator<'q> {
             return Ok(());
         }
         let work = Pipeline::new(&l.series, batch, grain);
-        let here = super::placement::current_cpu();
-        let placed = std::sync::atomic::AtomicUsize::new(0);
+        let fork = super::placement::Fork::new();
         std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..threads)
                 .map(|_| {
                     scope.spawn(|| {
-                        super::placement::avoid_cpu(here);
-                        placed.fetch_add(1, Ordering::Release);
+                        fork.helper_started();
                         work.help(produce)
                     })
                 })
                 .collect();
-            // New helpers often start queued behind this thread on its CPU:
-            // yield until they have moved off it (see `placement`), briefly.
-            let since = std::time::Instant::now();
-            while placed.load(Ordering::Acquire) < threads - 1
-                && since.elapsed() < std::time::Duration::from_millis(2)
-            {
-                std::thread::yield_now();
-            }
+            fork.wait_placed(helpers.len());
             let mut res = self.drive(&work, produce, &mut sink);
             // Releases helpers waiting for room (after an error).
             work.stop();

@@ -10,8 +10,46 @@
 //! therefore moves itself off its parent's CPU as it starts. The mask lives
 //! and dies with the helper thread.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The helpers of one fork: each moves off the forking thread's CPU as it
+/// starts, and the forking thread waits for that briefly.
+pub(crate) struct Fork {
+    here: Option<usize>,
+    placed: AtomicUsize,
+}
+
+impl Fork {
+    /// Notes the calling (forking) thread's CPU.
+    pub(crate) fn new() -> Self {
+        Fork {
+            here: current_cpu(),
+            placed: AtomicUsize::new(0),
+        }
+    }
+
+    /// First thing a helper does.
+    pub(crate) fn helper_started(&self) {
+        avoid_cpu(self.here);
+        self.placed.fetch_add(1, Ordering::Release);
+    }
+
+    /// After spawning `helpers`: new threads often start queued behind the
+    /// forking thread on its CPU, so yield until they have moved off it,
+    /// for at most 2 ms.
+    pub(crate) fn wait_placed(&self, helpers: usize) {
+        let since = Instant::now();
+        while self.placed.load(Ordering::Acquire) < helpers
+            && since.elapsed() < Duration::from_millis(2)
+        {
+            std::thread::yield_now();
+        }
+    }
+}
+
 /// The CPU the calling thread runs on, if the platform says.
-pub(crate) fn current_cpu() -> Option<usize> {
+fn current_cpu() -> Option<usize> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: no arguments, no memory touched.
@@ -26,7 +64,7 @@ pub(crate) fn current_cpu() -> Option<usize> {
 
 /// Removes `cpu` from the calling thread's allowed CPUs, unless that would
 /// leave none. Failure changes nothing: placement is only an optimisation.
-pub(crate) fn avoid_cpu(cpu: Option<usize>) {
+fn avoid_cpu(cpu: Option<usize>) {
     #[cfg(target_os = "linux")]
     {
         let Some(cpu) = cpu else { return };

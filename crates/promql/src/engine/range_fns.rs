@@ -213,43 +213,53 @@ pub fn apply(
         }
         _ => {}
     }
-    scratch.avg_windows.clear();
-    let range_secs = range_seconds(w.range);
-    let mut memo = RateMemo::default();
     let mut any = false;
-    let mut cursor = Cursor::default();
+    // The commonest range functions get loops of their own, free of the
+    // per-window dispatch below.
     if let RangeFn::Rate | RangeFn::Increase | RangeFn::Delta = f {
-        // The commonest range functions get a loop of their own, free of
-        // the per-window dispatch below.
         let spec = RateSpec {
-            range_secs,
+            range_secs: range_seconds(w.range),
             is_counter: f != RangeFn::Delta,
             is_rate: f == RangeFn::Rate,
         };
+        let mut memo = RateMemo::default();
+        let mut cursor = Cursor::default();
         for (i, &end) in w.ends.iter().enumerate() {
-            let start = end - w.range;
-            let Some((lo, hi)) = cursor.advance(samples, start, end) else {
+            let Some(span) = cursor.advance(samples, end - w.range, end) else {
                 continue;
             };
-            scratch.widest = scratch.widest.max(hi - lo);
-            let span = Span { lo, hi, start, end };
-            let v = memo.rate(samples, span, spec, &scratch.resets);
-            if let Some(v) = v {
+            scratch.widest = scratch.widest.max(span.hi - span.lo);
+            if let Some(v) = memo.rate(samples, span, spec, &scratch.resets) {
                 out[i] = v;
                 any = true;
             }
         }
         return Ok(any);
     }
+    if f == RangeFn::AvgOverTime {
+        scratch.avg_windows.clear();
+        let mut cursor = Cursor::default();
+        for (i, &end) in w.ends.iter().enumerate() {
+            let Some(span) = cursor.advance(samples, end - w.range, end) else {
+                continue;
+            };
+            scratch.widest = scratch.widest.max(span.hi - span.lo);
+            scratch.avg_windows.push((i, span.lo, span.hi));
+        }
+        avg_over_time_windows(samples, &scratch.avg_windows, out);
+        return Ok(!scratch.avg_windows.is_empty());
+    }
+    let mut cursor = Cursor::default();
     for (i, &end) in w.ends.iter().enumerate() {
-        let start = end - w.range;
-        let Some((lo, hi)) = cursor.advance(samples, start, end) else {
+        let Some(Span { lo, hi, .. }) = cursor.advance(samples, end - w.range, end) else {
             continue;
         };
         scratch.widest = scratch.widest.max(hi - lo);
         let win = &samples[lo..hi];
         let v = match f {
-            RangeFn::Rate | RangeFn::Increase | RangeFn::Delta => unreachable!("handled above"),
+            RangeFn::Rate | RangeFn::Increase | RangeFn::Delta | RangeFn::AvgOverTime => {
+                unreachable!("handled above")
+            }
             RangeFn::Irate | RangeFn::Idelta => instant_value(win, f == RangeFn::Irate),
             RangeFn::Changes | RangeFn::Resets => {
                 Some((scratch.changes_prefix[hi - 1] - scratch.changes_prefix[lo]) as f64)
@@ -271,11 +281,6 @@ pub fn apply(
                 }
             }
             RangeFn::HoltWinters => holt_winters(win, w.params[0][i], w.params[1][i])?,
-            RangeFn::AvgOverTime => {
-                scratch.avg_windows.push((i, lo, hi));
-                any = true;
-                None
-            }
             RangeFn::SumOverTime => {
                 let (mut sum, mut c) = (0.0, 0.0);
                 for s in win {
@@ -316,9 +321,6 @@ pub fn apply(
             any = true;
         }
     }
-    if f == RangeFn::AvgOverTime {
-        avg_over_time_windows(samples, &scratch.avg_windows, out);
-    }
     Ok(any)
 }
 
@@ -332,7 +334,7 @@ struct Cursor {
 impl Cursor {
     /// Moves to the window `[start, end]`; `None` if it holds no sample.
     #[inline(always)]
-    fn advance(&mut self, samples: &[Sample], start: i64, end: i64) -> Option<(usize, usize)> {
+    fn advance(&mut self, samples: &[Sample], start: i64, end: i64) -> Option<Span> {
         let n = samples.len();
         let (mut lo, mut hi) = (self.lo, self.hi);
         // Windows only move forward, except that `@` pins them in place.
@@ -352,7 +354,7 @@ impl Cursor {
             hi += 1;
         }
         (self.lo, self.hi) = (lo, hi);
-        (hi > lo).then_some((lo, hi))
+        (hi > lo).then_some(Span { lo, hi, start, end })
     }
 }
 
